@@ -1,0 +1,53 @@
+"""sbert-plugins: Sentence-BERT embeddings, training and retrieval integrations.
+
+Quick start::
+
+    from sbert_plugins import SentenceEncoder
+    model = SentenceEncoder()   # all-MiniLM-L6-v2, works offline
+    embeddings = model.encode(["A man is playing a harp.", "A man plays a keyboard."])
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from sbert_plugins.encoder import SentenceEncoder  # noqa: E402
+from sbert_plugins.errors import (  # noqa: E402
+    ConfigError,
+    DataError,
+    IntegrationError,
+    MissingDependencyError,
+    ModelNotFoundError,
+    SbertPluginsError,
+    UnsafeModelError,
+)
+from sbert_plugins.quantization import quantize_embeddings  # noqa: E402
+from sbert_plugins.similarity import (  # noqa: E402
+    cos_sim,
+    dot_score,
+    euclidean_sim,
+    manhattan_sim,
+    paraphrase_mining,
+    paraphrase_mining_embeddings,
+    semantic_search,
+)
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "IntegrationError",
+    "MissingDependencyError",
+    "ModelNotFoundError",
+    "SbertPluginsError",
+    "SentenceEncoder",
+    "UnsafeModelError",
+    "__version__",
+    "cos_sim",
+    "dot_score",
+    "euclidean_sim",
+    "manhattan_sim",
+    "paraphrase_mining",
+    "paraphrase_mining_embeddings",
+    "quantize_embeddings",
+    "semantic_search",
+]
