@@ -1,0 +1,164 @@
+"""The ``sbert-plugins`` command line.
+
+Built-in commands: ``encode``, ``similarity``, ``info``. Other packages add commands through the
+entry-point group ``sbert_plugins.cli``: each entry point is a function ``register(subparsers)`` that
+adds a sub-parser and sets its ``handler`` default to a function ``handler(args) -> int``. That keeps
+the core free of imports from ``trainers`` and ``integrations``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import numpy as np
+
+from sbert_plugins.errors import DataError, SbertPluginsError
+
+PLUGIN_GROUP = "sbert_plugins.cli"
+Handler = Callable[[argparse.Namespace], int]
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str | None = None) -> None:
+    """Options shared by every command that loads a :class:`SentenceEncoder`."""
+    parser.add_argument("--model", default=default_model, help="model folder or Hub id (default: all-MiniLM-L6-v2)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps (default: auto)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+
+
+def read_texts(path: Path, *, field: str = "text") -> list[str]:
+    """Texts from a ``.txt`` file (one per line) or a ``.jsonl`` file (the ``field`` of each object)."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    texts: list[str] = []
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            line = line.rstrip("\n")
+            if path.suffix == ".jsonl":
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from exc
+                if not isinstance(row, dict) or not isinstance(row.get(field), str):
+                    raise DataError(f"{path}:{line_no}: expected an object with a string field {field!r}")
+                texts.append(row[field])
+            else:
+                texts.append(line)
+    return texts
+
+
+def _load_encoder(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from sbert_plugins.encoder import SentenceEncoder
+
+    return SentenceEncoder(args.model, device=args.device, precision=args.precision)
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    texts = read_texts(Path(args.input), field=args.field)
+    model = _load_encoder(args)
+    embeddings = model.encode(
+        texts,
+        batch_size=args.batch_size,
+        normalize=args.normalize,
+        prompt_name=args.prompt_name,
+        output_precision=args.output_precision,
+        show_progress=not args.quiet,
+    )
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    np.save(output, embeddings)
+    print(f"wrote {embeddings.shape[0]} embeddings of dimension {embeddings.shape[1]} to {output}")
+    if model.last_truncated_count:
+        print(f"{model.last_truncated_count} texts were truncated to {model.max_seq_length} tokens")
+    return 0
+
+
+def _cmd_similarity(args: argparse.Namespace) -> int:
+    if len(args.sentences) < 2:
+        raise DataError("similarity needs at least two sentences")
+    model = _load_encoder(args)
+    embeddings = model.encode(args.sentences)
+    scores = model.similarity(embeddings, embeddings).numpy()
+    print(f"similarity: {model.similarity_fn_name}")
+    for i, sentence in enumerate(args.sentences):
+        print(" ".join(f"{s:+.4f}" for s in scores[i]) + f"  [{i}] {sentence}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from sbert_plugins.modules import Pooling
+
+    model = _load_encoder(args)
+    pooling = next((m for m in model if isinstance(m, Pooling)), None)
+    info = {
+        "model": model.source,
+        "embedding_dim": model.embedding_dim,
+        "max_seq_length": model.max_seq_length,
+        "pooling": list(pooling.modes) if pooling else None,
+        "similarity_fn_name": model.similarity_fn_name,
+        "prompts": model.prompts,
+        "default_prompt_name": model.default_prompt_name,
+        "modules": [type(m).__name__ for m in model],
+    }
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sbert-plugins", description="Sentence-BERT embeddings from the command line")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    encode = sub.add_parser("encode", help="embed texts from a .txt or .jsonl file into a .npy file")
+    encode.add_argument("input", help=".txt (one text per line) or .jsonl file")
+    encode.add_argument("-o", "--output", required=True, help="output .npy file")
+    encode.add_argument("--field", default="text", help="JSONL field holding the text (default: text)")
+    encode.add_argument("--batch-size", type=int, default=32)
+    encode.add_argument("--normalize", action="store_true")
+    encode.add_argument("--prompt-name", default=None)
+    encode.add_argument("--output-precision", default="float32", choices=["float32", "int8", "uint8", "binary", "ubinary"])
+    encode.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_model_arguments(encode)
+    encode.set_defaults(handler=_cmd_encode)
+
+    similarity = sub.add_parser("similarity", help="print the similarity matrix of two or more sentences")
+    similarity.add_argument("sentences", nargs="+")
+    add_model_arguments(similarity)
+    similarity.set_defaults(handler=_cmd_similarity)
+
+    info = sub.add_parser("info", help="print a model's dimension, max length, pooling, similarity and prompts")
+    add_model_arguments(info)
+    info.set_defaults(handler=_cmd_info)
+
+    for entry in entry_points(group=PLUGIN_GROUP):
+        try:
+            register = entry.load()
+        except ImportError as exc:  # an optional extra is missing: the other commands still work
+            logging.getLogger(__name__).debug("command %r unavailable: %s", entry.name, exc)
+            continue
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (2 for bad input, with the reason on stderr)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except (SbertPluginsError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
