@@ -35,11 +35,9 @@ def _vocab() -> list[str]:
 
 
 def build_tiny_modules(folder: Path, *, seed: int = 0, max_seq_length: int = 64) -> list[torch.nn.Module]:
-    """A 2-layer, 32-wide BERT with a word-piece vocabulary written to ``folder``, plus mean pooling."""
+    """A 2-layer, 32-wide BERT with a small word-piece vocabulary, plus mean pooling (``folder`` is scratch space)."""
     folder.mkdir(parents=True, exist_ok=True)
-    vocab_file = folder / "vocab.txt"
-    vocab_file.write_text("\n".join(_vocab()) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True)
+    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(_vocab())}, do_lower_case=True)
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=len(_vocab()),

@@ -1,0 +1,49 @@
+"""Dependencies point one way, checked on the source with ``ast``.
+
+The core imports neither ``trainers`` nor ``integrations``; those two import the core and not each
+other; no product code imports the reference implementation ``sentence_transformers``; vendor
+libraries are imported only inside ``integrations/``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+VENDORS = {"qdrant_client", "chromadb", "langchain_core", "langchain_qdrant", "langchain_chroma", "ray", "onnxruntime"}
+BANNED = {
+    "sbert_plugins": {"trainers", "integrations", "sentence_transformers"} | VENDORS,
+    "trainers": {"integrations", "sentence_transformers"} | VENDORS,
+    "integrations": {"trainers", "sentence_transformers"},
+}
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(BANNED))
+def test_package_imports_respect_layering(package: str) -> None:
+    violations = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for line, name in imported_modules(path)
+        if name.split(".")[0] in BANNED[package]
+    ]
+    assert violations == []
+
+
+def test_checker_sees_a_violation(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import sentence_transformers\nfrom trainers.losses import X\n", encoding="utf-8")
+    assert [name for _, name in imported_modules(bad)] == ["sentence_transformers", "trainers.losses"]
