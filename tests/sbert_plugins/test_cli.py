@@ -1,0 +1,45 @@
+"""The sbert-plugins command line: encode, similarity, info, and its errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sbert_plugins import SentenceEncoder
+from sbert_plugins.cli import main
+
+
+def test_encode_txt_to_npy(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "texts.txt"
+    source.write_text("a man plays guitar\nhello world\n", encoding="utf-8")
+    out = tmp_path / "emb.npy"
+    assert main(["encode", str(source), "-o", str(out), "--model", str(tiny_model_dir), "--quiet"]) == 0
+    expected = SentenceEncoder(tiny_model_dir, device="cpu").encode(["a man plays guitar", "hello world"])
+    np.testing.assert_allclose(np.load(out), expected, atol=1e-5)
+    assert "wrote 2 embeddings of dimension 32" in capsys.readouterr().out
+
+
+def test_encode_jsonl_with_bad_line_names_the_line(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "texts.jsonl"
+    source.write_text('{"text": "hello"}\n{"txt": "oops"}\n', encoding="utf-8")
+    code = main(["encode", str(source), "-o", str(tmp_path / "e.npy"), "--model", str(tiny_model_dir)])
+    assert code == 2
+    assert "texts.jsonl:2: expected an object with a string field 'text'" in capsys.readouterr().err
+    assert not (tmp_path / "e.npy").exists()
+
+
+def test_similarity_and_info(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["similarity", "a man plays guitar", "a man plays guitar", "--model", str(tiny_model_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "similarity: cosine" in out and "+1.0000 +1.0000" in out
+    assert main(["info", "--model", str(tiny_model_dir)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["embedding_dim"] == 32 and info["pooling"] == ["mean"] and info["max_seq_length"] == 64
+
+
+def test_missing_model_is_a_clean_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "--model", str(tmp_path / "nope")]) == 2
+    assert "could not find model" in capsys.readouterr().err
