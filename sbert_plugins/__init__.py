@@ -11,8 +11,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from sbert_plugins.encoder import SentenceEncoder  # noqa: E402
-from sbert_plugins.errors import (  # noqa: E402
+from sbert_plugins.encoder import SentenceEncoder
+from sbert_plugins.errors import (
     ConfigError,
     DataError,
     IntegrationError,
@@ -21,8 +21,8 @@ from sbert_plugins.errors import (  # noqa: E402
     SbertPluginsError,
     UnsafeModelError,
 )
-from sbert_plugins.quantization import quantize_embeddings  # noqa: E402
-from sbert_plugins.similarity import (  # noqa: E402
+from sbert_plugins.quantization import quantize_embeddings
+from sbert_plugins.similarity import (
     cos_sim,
     dot_score,
     euclidean_sim,

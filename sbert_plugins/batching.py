@@ -16,7 +16,9 @@ def length_sorted_order(lengths: Sequence[int]) -> np.ndarray:
     return np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
 
 
-def batches(order: np.ndarray, lengths: Sequence[int], *, batch_size: int, max_tokens: int | None = None) -> Iterator[np.ndarray]:
+def batches(
+    order: np.ndarray, lengths: Sequence[int], *, batch_size: int, max_tokens: int | None = None
+) -> Iterator[np.ndarray]:
     """Split ``order`` (indices, longest first) into batches.
 
     A batch holds at most ``batch_size`` texts and, when ``max_tokens`` is set, at most ``max_tokens``

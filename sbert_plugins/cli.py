@@ -123,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--batch-size", type=int, default=32)
     encode.add_argument("--normalize", action="store_true")
     encode.add_argument("--prompt-name", default=None)
-    encode.add_argument("--output-precision", default="float32", choices=["float32", "int8", "uint8", "binary", "ubinary"])
+    encode.add_argument(
+        "--output-precision", default="float32", choices=["float32", "int8", "uint8", "binary", "ubinary"]
+    )
     encode.add_argument("--quiet", action="store_true", help="no progress bar")
     add_model_arguments(encode)
     encode.set_defaults(handler=_cmd_encode)

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 import transformers
 from torch import Tensor, nn
@@ -97,7 +96,9 @@ class SentenceEncoder(nn.Sequential):
         super().__init__(*modules)
 
         self.prompts: dict[str, str] = dict(settings.prompts if prompts is None else prompts)
-        self.default_prompt_name = default_prompt_name if default_prompt_name is not None else settings.default_prompt_name
+        self.default_prompt_name = (
+            default_prompt_name if default_prompt_name is not None else settings.default_prompt_name
+        )
         if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
             raise ConfigError(
                 f"default_prompt_name {self.default_prompt_name!r} is not among the prompts {sorted(self.prompts)}"
@@ -258,7 +259,10 @@ class SentenceEncoder(nn.Sequential):
         was_training = self.training
         self.eval()
         try:
-            with torch.inference_mode(), tqdm(total=len(texts), desc="Encoding", unit="text", disable=not show_progress) as bar:
+            with (
+                torch.inference_mode(),
+                tqdm(total=len(texts), desc="Encoding", unit="text", disable=not show_progress) as bar,
+            ):
                 for batch in batches(order, lengths, batch_size=batch_size, max_tokens=max_tokens):
                     features = transformer.collate([ids[i] for i in batch], device)
                     if prompt_length is not None:
@@ -295,9 +299,15 @@ class SentenceEncoder(nn.Sequential):
         folder.mkdir(parents=True, exist_ok=True)
         save_modules(list(self), folder)
         settings = ModelSettings(
-            prompts=self.prompts, default_prompt_name=self.default_prompt_name, similarity_fn_name=self.similarity_fn_name
+            prompts=self.prompts,
+            default_prompt_name=self.default_prompt_name,
+            similarity_fn_name=self.similarity_fn_name,
         )
-        versions = {"sbert_plugins": __version__, "transformers": transformers.__version__, "pytorch": torch.__version__}
+        versions = {
+            "sbert_plugins": __version__,
+            "transformers": transformers.__version__,
+            "pytorch": torch.__version__,
+        }
         write_json(folder / MODEL_CONFIG_FILE, settings.to_json(versions))
 
 

@@ -39,5 +39,5 @@ class DataError(SbertPluginsError, ValueError):
 def missing_dependency(package: str, extra: str) -> MissingDependencyError:
     """Build the error raised when ``package`` is needed but not installed (``extra`` adds it)."""
     return MissingDependencyError(
-        f"{package!r} is not installed; install it with: pip install \"sbert-plugins[{extra}]\""
+        f'{package!r} is not installed; install it with: pip install "sbert-plugins[{extra}]"'
     )

@@ -17,9 +17,9 @@ from typing import Any
 
 from torch import nn
 
+from sbert_plugins._jsonio import read_json, write_json
 from sbert_plugins.errors import ConfigError, ModelNotFoundError
 from sbert_plugins.modules import Dense, Normalize, Pooling, Transformer
-from sbert_plugins._jsonio import read_json, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,11 @@ _MODULE_CLASSES: dict[str, type[nn.Module]] = {
 
 
 def load_modules(
-    folder: Path, *, allow_pickle: bool = False, trust_remote_code: bool = False, model_kwargs: dict[str, Any] | None = None
+    folder: Path,
+    *,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> list[nn.Module]:
     """Build the module chain described by ``folder/modules.json``.
 
@@ -162,7 +166,9 @@ def load_modules(
         sub = folder / str(entry.get("path", ""))
         if cls is Transformer:
             modules.append(
-                Transformer.load(sub, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, model_kwargs=model_kwargs)
+                Transformer.load(
+                    sub, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, model_kwargs=model_kwargs
+                )
             )
         elif cls is Dense:
             modules.append(Dense.load(sub, allow_pickle=allow_pickle))
@@ -188,10 +194,8 @@ def save_modules(modules: list[nn.Module], folder: Path) -> None:
     """Write the module chain and ``modules.json`` in the sentence-transformers layout."""
     entries = []
     for idx, module in enumerate(modules):
-        if isinstance(module, Transformer):
-            rel = ""
-        else:
-            rel = f"{idx}_{type(module).__name__}"
+        # The transformer lives at the folder's root, as Hugging Face tools expect.
+        rel = "" if isinstance(module, Transformer) else f"{idx}_{type(module).__name__}"
         module.save(folder / rel)  # type: ignore[operator]
         entries.append({"idx": idx, "name": str(idx), "path": rel, "type": module.st_type})  # type: ignore[union-attr]
     write_json(folder / MODULES_FILE, entries)

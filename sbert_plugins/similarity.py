@@ -84,7 +84,11 @@ def semantic_search(
     Scores are computed one (query chunk x corpus chunk) block at a time, so memory stays bounded
     by the chunk sizes however large the corpus is.
     """
-    for name, value in (("top_k", top_k), ("query_chunk_size", query_chunk_size), ("corpus_chunk_size", corpus_chunk_size)):
+    for name, value in (
+        ("top_k", top_k),
+        ("query_chunk_size", query_chunk_size),
+        ("corpus_chunk_size", corpus_chunk_size),
+    ):
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(f"{name} must be a positive integer, found {value!r}")
     queries = _as_2d(query_embeddings)
@@ -108,9 +112,7 @@ def semantic_search(
                         heapq.heappush(heap, item)
                     elif item > heap[0]:
                         heapq.heapreplace(heap, item)
-    return [
-        [{"corpus_id": -neg_id, "score": score} for score, neg_id in sorted(heap, reverse=True)] for heap in best
-    ]
+    return [[{"corpus_id": -neg_id, "score": score} for score, neg_id in sorted(heap, reverse=True)] for heap in best]
 
 
 def paraphrase_mining(

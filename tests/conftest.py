@@ -11,21 +11,21 @@ from transformers import BertConfig, BertModel, BertTokenizerFast
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from sbert_plugins import SentenceEncoder  # noqa: E402
-from sbert_plugins.loading import packaged_default_path  # noqa: E402
-from sbert_plugins.modules import Pooling, Transformer  # noqa: E402
+from sbert_plugins import SentenceEncoder
+from sbert_plugins.loading import packaged_default_path
+from sbert_plugins.modules import Pooling, Transformer
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
-_WORDS = (
-    "a an the is are was be to of and in on at for with by from man woman child dog cat horse bird "
-    "plays playing play guitar piano harp keyboard eats eating food bread apple runs running walks "
-    "street park car bike sits sitting chair table red blue green big small happy sad young old "
-    "two three one people group men women boy girl water swim swims ball kicks kick sings song "
-    "cooking cooks kitchen reading book writes letter computer phone music dance dancing sleeps "
-    "query document passage search what how why who where when model sentence embedding vector "
-    "hello world test text good bad new fast slow day night sun moon tree house road city"
-).split()
+_WORDS = """
+a an the is are was be to of and in on at for with by from man woman child dog cat horse bird plays
+playing play guitar piano harp keyboard eats eating food bread apple runs running walks street park
+car bike sits sitting chair table red blue green big small happy sad young old two three one people
+group men women boy girl water swim swims ball kicks kick sings song cooking cooks kitchen reading
+book writes letter computer phone music dance dancing sleeps query document passage search what how
+why who where when model sentence embedding vector hello world test text good bad new fast slow day
+night sun moon tree house road city
+""".split()  # noqa: SIM905
 
 
 def _vocab() -> list[str]:

@@ -8,8 +8,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from sbert_plugins.errors import ConfigError, UnsafeModelError
 from sbert_plugins._jsonio import read_json, write_json
+from sbert_plugins.errors import ConfigError, UnsafeModelError
 
 # Only these activations are accepted from a config file: loading never imports an arbitrary class.
 ACTIVATIONS: dict[str, type[nn.Module]] = {

@@ -8,8 +8,8 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor, nn
 
-from sbert_plugins.errors import ConfigError
 from sbert_plugins._jsonio import read_json, write_json
+from sbert_plugins.errors import ConfigError
 
 PoolingMode = Literal["cls", "mean", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"]
 POOLING_MODES: tuple[str, ...] = get_args(PoolingMode)

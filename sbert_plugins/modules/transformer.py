@@ -10,8 +10,8 @@ import torch
 from torch import Tensor, nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from sbert_plugins.errors import ConfigError, UnsafeModelError
 from sbert_plugins._jsonio import read_json, write_json
+from sbert_plugins.errors import ConfigError, UnsafeModelError
 
 logger = logging.getLogger(__name__)
 
@@ -116,14 +116,22 @@ class Transformer(nn.Module):
         kwargs: dict[str, Any] = {"attn_implementation": "sdpa", **(model_kwargs or {})}
         try:
             model = AutoModel.from_pretrained(
-                str(path), config=config, trust_remote_code=trust_remote_code, use_safetensors=not allow_pickle, **kwargs
+                str(path),
+                config=config,
+                trust_remote_code=trust_remote_code,
+                use_safetensors=not allow_pickle,
+                **kwargs,
             )
         except (ValueError, ImportError) as exc:
             if "attn_implementation" in (model_kwargs or {}) or "sdpa" not in str(exc).lower():
                 raise
             kwargs.pop("attn_implementation")
             model = AutoModel.from_pretrained(
-                str(path), config=config, trust_remote_code=trust_remote_code, use_safetensors=not allow_pickle, **kwargs
+                str(path),
+                config=config,
+                trust_remote_code=trust_remote_code,
+                use_safetensors=not allow_pickle,
+                **kwargs,
             )
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
         max_len = settings.get("max_seq_length")

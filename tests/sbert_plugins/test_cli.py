@@ -22,7 +22,9 @@ def test_encode_txt_to_npy(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.
     assert "wrote 2 embeddings of dimension 32" in capsys.readouterr().out
 
 
-def test_encode_jsonl_with_bad_line_names_the_line(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_encode_jsonl_with_bad_line_names_the_line(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = tmp_path / "texts.jsonl"
     source.write_text('{"text": "hello"}\n{"txt": "oops"}\n', encoding="utf-8")
     code = main(["encode", str(source), "-o", str(tmp_path / "e.npy"), "--model", str(tiny_model_dir)])

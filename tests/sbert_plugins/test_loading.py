@@ -28,7 +28,10 @@ def _reference(path: Path) -> SentenceTransformer:
 
 def test_saved_folder_has_the_sentence_transformers_layout(tiny_model_dir: Path) -> None:
     modules = json.loads((tiny_model_dir / "modules.json").read_text())
-    assert [m["type"] for m in modules] == ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling"]
+    assert [m["type"] for m in modules] == [
+        "sentence_transformers.models.Transformer",
+        "sentence_transformers.models.Pooling",
+    ]
     assert (tiny_model_dir / "model.safetensors").is_file()
     assert not list(tiny_model_dir.glob("*.bin"))
     assert json.loads((tiny_model_dir / "sentence_bert_config.json").read_text())["max_seq_length"] == 64
@@ -36,16 +39,16 @@ def test_saved_folder_has_the_sentence_transformers_layout(tiny_model_dir: Path)
     assert config["similarity_fn_name"] == "cosine" and config["model_type"] == "SentenceTransformer"
 
 
-def test_our_folder_loads_in_the_reference_with_the_same_embeddings(tiny_encoder: SentenceEncoder, tiny_model_dir: Path) -> None:
+def test_our_folder_loads_in_the_reference_with_the_same_embeddings(
+    tiny_encoder: SentenceEncoder, tiny_model_dir: Path
+) -> None:
     np.testing.assert_allclose(_reference(tiny_model_dir).encode(TEXTS), tiny_encoder.encode(TEXTS), atol=1e-5)
 
 
 def test_dense_normalize_prompts_and_similarity_survive_both_directions(tmp_path: Path) -> None:
     torch.manual_seed(1)
     modules = [*build_tiny_modules(tmp_path / "build"), Dense(32, 16), Normalize()]
-    model = SentenceEncoder(
-        modules=modules, device="cpu", prompts={"query": "query: "}, similarity_fn_name="dot"
-    )
+    model = SentenceEncoder(modules=modules, device="cpu", prompts={"query": "query: "}, similarity_fn_name="dot")
     model.save(tmp_path / "ours")
     assert (tmp_path / "ours" / "2_Dense" / "model.safetensors").is_file()
 
@@ -79,7 +82,9 @@ def test_plain_hugging_face_folder_falls_back_to_mean_pooling(
         model = SentenceEncoder(plain, device="cpu")
     assert "no modules.json" in caplog.text
     assert [type(m) for m in model] == [Transformer, Pooling] and model[1].modes == ("mean",)
-    np.testing.assert_allclose(model.encode(TEXTS), SentenceEncoder(tiny_model_dir, device="cpu").encode(TEXTS), atol=1e-5)
+    np.testing.assert_allclose(
+        model.encode(TEXTS), SentenceEncoder(tiny_model_dir, device="cpu").encode(TEXTS), atol=1e-5
+    )
 
 
 def test_pickled_weights_are_refused_unless_allowed(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -90,7 +95,9 @@ def test_pickled_weights_are_refused_unless_allowed(tiny_model_dir: Path, tmp_pa
     with pytest.raises(UnsafeModelError, match="pytorch_model.bin"):
         SentenceEncoder(folder, device="cpu")
     model = SentenceEncoder(folder, device="cpu", allow_pickle=True)
-    np.testing.assert_allclose(model.encode(TEXTS), SentenceEncoder(tiny_model_dir, device="cpu").encode(TEXTS), atol=1e-5)
+    np.testing.assert_allclose(
+        model.encode(TEXTS), SentenceEncoder(tiny_model_dir, device="cpu").encode(TEXTS), atol=1e-5
+    )
 
 
 def test_unknown_module_type_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -125,7 +132,9 @@ def test_missing_model_lists_what_was_tried(monkeypatch: pytest.MonkeyPatch, tmp
         SentenceEncoder(tmp_path / "missing")
 
 
-def test_model_in_the_hugging_face_cache_is_found_offline(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_model_in_the_hugging_face_cache_is_found_offline(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The hub cache layout: models--org--name/snapshots/<revision>/ plus refs/main.
     repo = tmp_path / "models--acme--tiny"
     snapshot = repo / "snapshots" / ("0" * 40)
@@ -139,7 +148,9 @@ def test_model_in_the_hugging_face_cache_is_found_offline(tiny_model_dir: Path, 
 
 def test_default_model_resolves_offline_to_the_packaged_copy(minilm_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert resolve_model_path("sentence-transformers/all-MiniLM-L6-v2", HubOptions(cache_dir="/nonexistent")) == minilm_dir
+    assert (
+        resolve_model_path("sentence-transformers/all-MiniLM-L6-v2", HubOptions(cache_dir="/nonexistent")) == minilm_dir
+    )
     model = SentenceEncoder(device="cpu", cache_dir="/nonexistent")
     assert model.embedding_dim == 384 and model.max_seq_length == 256
 

@@ -24,7 +24,9 @@ def test_calibration_embeddings_and_ranges_give_the_same_result() -> None:
     ranges = np.vstack((calibration.min(0), calibration.max(0)))
     by_calibration = quantize_embeddings(EMB, "int8", calibration_embeddings=calibration)
     np.testing.assert_array_equal(by_calibration, quantize_embeddings(EMB, "int8", ranges=ranges))
-    np.testing.assert_array_equal(by_calibration, ref_quantize(EMB, precision="int8", calibration_embeddings=calibration))
+    np.testing.assert_array_equal(
+        by_calibration, ref_quantize(EMB, precision="int8", calibration_embeddings=calibration)
+    )
 
 
 def test_binary_keeps_sign_bits() -> None:
