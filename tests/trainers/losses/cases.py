@@ -1,0 +1,71 @@
+"""A small batch for every exported loss: how to build it and what to feed it (used by the contract tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+ANCHORS = [
+    "a man plays guitar",
+    "a woman eats bread",
+    "the dog runs in the park",
+    "two children swim in the water",
+    "a girl is reading a book",
+    "the cat sleeps on the chair",
+    "people dance to the music",
+    "a boy kicks a ball",
+]
+POSITIVES = [
+    "a man is playing the guitar",
+    "the woman is eating food",
+    "a dog is running in a park",
+    "children swimming",
+    "a young girl reading",
+    "a cat sitting on a chair",
+    "a group of people dancing",
+    "the boy kicks the ball in the street",
+]
+NEGATIVES = [
+    "a woman cooks in the kitchen",
+    "the man drives a car",
+    "a bird sings a song",
+    "an old man walks on the road",
+    "the sun is big",
+    "a horse runs",
+    "a child writes a letter",
+    "people sit at a table",
+]
+SECOND_NEGATIVES = [
+    "the moon at night",
+    "a red car on the road",
+    "a small green tree",
+    "what is a sentence embedding",
+    "the city is big and new",
+    "a phone and a computer",
+    "a sad old dog",
+    "two women sing",
+]
+ROWS = len(ANCHORS)
+
+SCORES = torch.tensor([1.0, 0.8, 0.9, 0.2, 0.5, 0.0, 0.7, 0.3])
+BINARY = torch.tensor([1, 0, 1, 1, 0, 0, 1, 0])
+CLASSES = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+NLI = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to build one loss (``kwargs``) and a batch for it (text ``columns`` and ``labels``)."""
+
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    columns: tuple[list[str], ...] = (ANCHORS, POSITIVES)
+    labels: Tensor | None = None
+
+
+CASES: dict[str, Case] = {
+    "CosineSimilarityLoss": Case(labels=SCORES),
+    "MultipleNegativesRankingLoss": Case(columns=(ANCHORS, POSITIVES, NEGATIVES)),
+}

@@ -1,0 +1,88 @@
+"""The contract every exported loss keeps: scalar, finite gradients, JSON config, wrong shapes rejected."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from sbert_plugins import DataError, SentenceEncoder
+from trainers import losses
+
+from .cases import CASES, ROWS
+from .conftest import features
+
+
+def build(name: str, model: SentenceEncoder) -> torch.nn.Module:
+    return getattr(losses, name)(model, **CASES[name].kwargs)
+
+
+def test_every_exported_loss_has_a_case_and_a_module() -> None:
+    assert sorted(losses.__all__) == sorted(CASES)
+    for name in losses.__all__:
+        cls = getattr(losses, name)
+        assert issubclass(cls, torch.nn.Module)
+        for section in ("Args:", "Inputs:", "Reference:", "Relations:", "Example:"):
+            assert section in (cls.__doc__ or ""), f"{name} docstring lacks {section}"
+
+
+@pytest.mark.parametrize("name", losses.__all__)
+def test_finite_scalar_with_finite_gradients(name: str, tiny_encoder: SentenceEncoder) -> None:
+    model = tiny_encoder.train()
+    loss = build(name, model)
+    case = CASES[name]
+    value = loss(features(model, case.columns), case.labels)
+    assert value.dim() == 0 and torch.isfinite(value)
+    value.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads, f"{name}: no gradient reached the model"
+    assert all(torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0, f"{name}: the batch gives a zero gradient"
+
+
+@pytest.mark.parametrize("name", losses.__all__)
+def test_config_is_json_and_rebuilds_the_same_loss(name: str, tiny_encoder: SentenceEncoder) -> None:
+    config = build(name, tiny_encoder).get_config_dict()
+    restored = json.loads(json.dumps(config))
+    assert restored == config
+    assert getattr(losses, name)(tiny_encoder, **restored).get_config_dict() == config
+
+
+@pytest.mark.parametrize("name", losses.__all__)
+def test_wrong_number_of_columns_is_a_data_error(name: str, tiny_encoder: SentenceEncoder) -> None:
+    loss = build(name, tiny_encoder)
+    case = CASES[name]
+    too_few = case.columns[: loss.min_columns - 1]
+    if too_few:
+        with pytest.raises(DataError, match="text column"):
+            loss(features(tiny_encoder, too_few), case.labels)
+    if loss.max_columns is not None:
+        too_many = (*case.columns, *([case.columns[0]] * (loss.max_columns + 1 - len(case.columns))))
+        with pytest.raises(DataError, match="text column"):
+            loss(features(tiny_encoder, too_many), case.labels)
+    with pytest.raises(DataError, match="list of feature dicts"):
+        loss(features(tiny_encoder, case.columns)[0], case.labels)
+
+
+@pytest.mark.parametrize("name", losses.__all__)
+def test_labels_of_the_wrong_shape_are_a_data_error(name: str, tiny_encoder: SentenceEncoder) -> None:
+    case = CASES[name]
+    if case.labels is None:
+        pytest.skip(f"{name} takes no labels")
+    loss = build(name, tiny_encoder)
+    with pytest.raises(DataError):
+        loss(features(tiny_encoder, case.columns), case.labels[: ROWS - 1])
+    with pytest.raises(DataError, match="labels=None"):
+        loss(features(tiny_encoder, case.columns), None)
+
+
+@pytest.mark.parametrize("name", losses.__all__)
+def test_columns_of_different_lengths_are_a_data_error(name: str, tiny_encoder: SentenceEncoder) -> None:
+    loss = build(name, tiny_encoder)
+    case = CASES[name]
+    if len(case.columns) < 2:
+        pytest.skip(f"{name} takes one column")
+    columns = (case.columns[0][:-1], *case.columns[1:])
+    with pytest.raises(DataError, match="same number of rows"):
+        loss(features(tiny_encoder, columns), case.labels[:-1] if case.labels is not None else None)

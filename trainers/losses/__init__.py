@@ -1,0 +1,17 @@
+"""The loss suite: one class per file, each an ``nn.Module`` built from the model it trains.
+
+A loss is called as ``loss(features, labels)``: ``features`` holds one ``model.tokenize(texts)`` dict
+per text column, ``labels`` is a tensor or None; it returns a scalar tensor. Each class docstring
+states the columns and label type it expects. ``compute_loss_from_embeddings(embeddings, labels)``
+runs the same maths on ready embeddings.
+"""
+
+from __future__ import annotations
+
+from trainers.losses.cosine_similarity import CosineSimilarityLoss
+from trainers.losses.multiple_negatives_ranking import MultipleNegativesRankingLoss
+
+__all__ = [
+    "CosineSimilarityLoss",
+    "MultipleNegativesRankingLoss",
+]
