@@ -1,0 +1,33 @@
+"""LangChain adapters: embeddings, a re-ranking document compressor and a re-ranking retriever.
+
+Example::
+
+    from integrations.langchain import RerankingRetriever, SBERTEmbeddings, SBERTReranker
+
+    embeddings = SBERTEmbeddings()                      # all-MiniLM-L6-v2, offline, loaded on first use
+    store = InMemoryVectorStore.from_texts(texts, embeddings)
+    retriever = RerankingRetriever(
+        base_retriever=store.as_retriever(),
+        reranker=SBERTReranker(encoder=embeddings.encoder),  # or model="path/to/cross-encoder"
+        fetch_k=20,
+        k=4,
+    )
+    docs = retriever.invoke("what is a harp?")          # metadata["relevance_score"] on each
+
+Needs ``langchain-core``: ``pip install "sbert-plugins[langchain]"``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from sbert_plugins.errors import missing_dependency
+
+if importlib.util.find_spec("langchain_core") is None:
+    raise missing_dependency("langchain-core", "langchain")
+
+from integrations.langchain.embeddings import SBERTEmbeddings
+from integrations.langchain.rerank import RerankingRetriever, SBERTReranker
+from integrations.langchain.scoring import BiEncoderScorer, PairScorer
+
+__all__ = ["BiEncoderScorer", "PairScorer", "RerankingRetriever", "SBERTEmbeddings", "SBERTReranker"]
