@@ -8,10 +8,16 @@ runs the same maths on ready embeddings.
 
 from __future__ import annotations
 
+from trainers.losses.angle import AnglELoss
+from trainers.losses.cosent import CoSENTLoss
 from trainers.losses.cosine_similarity import CosineSimilarityLoss
 from trainers.losses.multiple_negatives_ranking import MultipleNegativesRankingLoss
+from trainers.losses.softmax import SoftmaxLoss
 
 __all__ = [
+    "AnglELoss",
+    "CoSENTLoss",
     "CosineSimilarityLoss",
     "MultipleNegativesRankingLoss",
+    "SoftmaxLoss",
 ]

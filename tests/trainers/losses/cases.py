@@ -68,4 +68,7 @@ class Case:
 CASES: dict[str, Case] = {
     "CosineSimilarityLoss": Case(labels=SCORES),
     "MultipleNegativesRankingLoss": Case(columns=(ANCHORS, POSITIVES, NEGATIVES)),
+    "CoSENTLoss": Case(labels=SCORES),
+    "AnglELoss": Case(labels=SCORES),
+    "SoftmaxLoss": Case(kwargs={"num_labels": 3}, columns=(ANCHORS, NEGATIVES), labels=NLI),
 }
