@@ -9,15 +9,21 @@ runs the same maths on ready embeddings.
 from __future__ import annotations
 
 from trainers.losses.angle import AnglELoss
+from trainers.losses.contrastive import ContrastiveLoss
 from trainers.losses.cosent import CoSENTLoss
 from trainers.losses.cosine_similarity import CosineSimilarityLoss
 from trainers.losses.multiple_negatives_ranking import MultipleNegativesRankingLoss
+from trainers.losses.online_contrastive import OnlineContrastiveLoss
 from trainers.losses.softmax import SoftmaxLoss
+from trainers.losses.triplet import TripletLoss
 
 __all__ = [
     "AnglELoss",
     "CoSENTLoss",
+    "ContrastiveLoss",
     "CosineSimilarityLoss",
     "MultipleNegativesRankingLoss",
+    "OnlineContrastiveLoss",
     "SoftmaxLoss",
+    "TripletLoss",
 ]

@@ -70,5 +70,8 @@ CASES: dict[str, Case] = {
     "MultipleNegativesRankingLoss": Case(columns=(ANCHORS, POSITIVES, NEGATIVES)),
     "CoSENTLoss": Case(labels=SCORES),
     "AnglELoss": Case(labels=SCORES),
+    "ContrastiveLoss": Case(labels=BINARY),
+    "OnlineContrastiveLoss": Case(labels=BINARY),
+    "TripletLoss": Case(columns=(ANCHORS, POSITIVES, NEGATIVES)),
     "SoftmaxLoss": Case(kwargs={"num_labels": 3}, columns=(ANCHORS, NEGATIVES), labels=NLI),
 }
