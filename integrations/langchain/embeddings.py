@@ -10,7 +10,7 @@ from typing import Literal
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from integrations.langchain._batching import MicroBatcher, Vectors
+from integrations.langchain._batching import MicroBatcher, Vectors, encoder_lock
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.device import Precision
 from sbert_plugins.errors import ConfigError
@@ -118,6 +118,7 @@ class SBERTEmbeddings(BaseModel, Embeddings):
             with self._load_lock:  # two threads hitting first use load the model once
                 if self._encoder is None:
                     encoder = SentenceEncoder(self.model_name, device=self.device, precision=self.precision)
+                    encoder.eval()  # loaded for inference only
                     self._check_truncate_dim(encoder)
                     self._encoder = encoder
         return self._encoder
@@ -131,14 +132,16 @@ class SBERTEmbeddings(BaseModel, Embeddings):
 
     def _encode(self, kind: Kind, texts: list[str]) -> Vectors:
         encoder = self._get_encoder()
-        embeddings = encoder.encode(
-            texts,
-            batch_size=self.batch_size,
-            prompt=self.prompt_for(kind),
-            normalize=self.normalize,
-            truncate_dim=self.truncate_dim,
-            show_progress=self.show_progress,
-        )
+        prompt = self.prompt_for(kind)
+        with encoder_lock(encoder):
+            embeddings = encoder.encode(
+                texts,
+                batch_size=self.batch_size,
+                prompt=prompt,
+                normalize=self.normalize,
+                truncate_dim=self.truncate_dim,
+                show_progress=self.show_progress,
+            )
         vectors: Vectors = embeddings.tolist()
         return vectors
 

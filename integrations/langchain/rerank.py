@@ -89,7 +89,9 @@ class SBERTReranker(BaseDocumentCompressor):
         if self.model is not None:
             scorer: PairScorer = self.model
             return scorer
-        return BiEncoderScorer(self.encoder if self.encoder is not None else SentenceEncoder())
+        if self.encoder is not None:
+            return BiEncoderScorer(self.encoder)
+        return BiEncoderScorer(SentenceEncoder().eval())  # loaded here, for inference only
 
     def score(self, query: str, texts: Sequence[str]) -> list[float]:
         """One relevance score per text for ``query``, in the order of ``texts``.

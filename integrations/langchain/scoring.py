@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from integrations.langchain._batching import encoder_lock
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.errors import IntegrationError
 
@@ -49,10 +50,11 @@ class BiEncoderScorer:
         for row, (query, _) in enumerate(pairs):
             rows_of.setdefault(query, []).append(row)
         queries = list(rows_of)
-        query_embeddings = self.encoder.encode_queries(queries, batch_size=batch_size, convert_to="torch")
-        text_embeddings = self.encoder.encode_documents(
-            [text for _, text in pairs], batch_size=batch_size, convert_to="torch"
-        )
+        with encoder_lock(self.encoder):
+            query_embeddings = self.encoder.encode_queries(queries, batch_size=batch_size, convert_to="torch")
+            text_embeddings = self.encoder.encode_documents(
+                [text for _, text in pairs], batch_size=batch_size, convert_to="torch"
+            )
         for index, query in enumerate(queries):
             rows = rows_of[query]
             similarity = self.encoder.similarity(query_embeddings[index : index + 1], text_embeddings[rows])

@@ -297,6 +297,46 @@ async def test_async_input_errors_are_raised_before_batching(tiny_encoder: Sente
     assert counter.calls == 1
 
 
+def test_threads_sharing_a_model_in_training_mode_get_eval_mode_results(tiny_encoder: SentenceEncoder) -> None:
+    """encode() switches a training-mode model to eval and back when done. Forced interleaving: thread A
+    starts first and, unless the adapter serialises the calls, finishes (switching dropout back on)
+    while thread B is inside its forward pass, so B would get dropout-noised embeddings."""
+    tiny_encoder.train()
+    expected = {"A": tiny_encoder.encode("a dog runs in the park"), "B": tiny_encoder.encode("a cat sits")}
+    embeddings = SBERTEmbeddings(model=tiny_encoder)
+    a_in_forward, b_in_forward, a_done = threading.Event(), threading.Event(), threading.Event()
+
+    def pause(module: object, args: object) -> None:
+        if threading.current_thread().name == "A":
+            a_in_forward.set()
+            b_in_forward.wait(timeout=1)  # with the adapter's lock B cannot get there: go on after 1 s
+        elif threading.current_thread().name == "B":
+            b_in_forward.set()
+            a_done.wait(timeout=10)
+
+    results: dict[str, list[float]] = {}
+
+    def run(name: str, text: str) -> None:
+        results[name] = embeddings.embed_query(text)
+        if name == "A":
+            a_done.set()
+
+    handle = tiny_encoder.register_forward_pre_hook(pause)
+    try:
+        first = threading.Thread(target=run, args=("A", "a dog runs in the park"), name="A")
+        second = threading.Thread(target=run, args=("B", "a cat sits"), name="B")
+        first.start()
+        a_in_forward.wait(timeout=10)
+        second.start()
+        first.join()
+        second.join()
+    finally:
+        handle.remove()
+    np.testing.assert_allclose(results["A"], expected["A"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(results["B"], expected["B"], rtol=0, atol=1e-5)
+    assert tiny_encoder.training  # the caller's mode is left as it was
+
+
 def test_event_loops_in_two_threads(tiny_encoder: SentenceEncoder) -> None:
     embeddings = SBERTEmbeddings(model=tiny_encoder)
     results: dict[str, list[list[float]]] = {}
