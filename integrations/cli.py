@@ -1,0 +1,150 @@
+"""``sbert-plugins ingest`` and ``sbert-plugins search``: a corpus into Qdrant or Chroma, and queries back.
+
+    sbert-plugins ingest corpus.jsonl --qdrant ./qdrant-data --collection docs [--hybrid] [--recreate]
+    sbert-plugins search "what is a harp?" --qdrant ./qdrant-data --collection docs -k 5 [--rerank MODEL]
+
+``--qdrant`` takes a folder (embedded mode) or a server URL (``--api-key`` or ``$QDRANT_API_KEY``,
+``--prefer-grpc``); ``--chroma`` takes a folder or ``http://HOST:PORT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from integrations._base import BaseIngestor, SearchHit
+from sbert_plugins.cli import add_model_arguments
+from sbert_plugins.errors import ConfigError
+
+_REMOTE = ("http://", "https://")
+
+
+def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--qdrant", metavar="PATH|URL", help="Qdrant: a folder (embedded mode) or a server URL")
+    target.add_argument("--chroma", metavar="PATH|URL", help="Chroma: a folder (embedded) or http://HOST:PORT")
+    parser.add_argument("--collection", required=True, help="collection name")
+    parser.add_argument("--api-key", default=None, help="Qdrant server API key (default: $QDRANT_API_KEY)")
+    parser.add_argument("--prefer-grpc", action="store_true", help="talk to a Qdrant server over gRPC")
+
+
+def _open(args: argparse.Namespace, **options: Any) -> BaseIngestor:
+    from sbert_plugins.encoder import SentenceEncoder
+
+    model = SentenceEncoder(args.model, device=args.device, precision=args.precision)
+    if args.qdrant is not None:
+        from integrations.qdrant import QdrantIngestor
+
+        if args.qdrant.startswith(_REMOTE):
+            api_key = args.api_key or os.environ.get("QDRANT_API_KEY")
+            return QdrantIngestor(
+                model, args.collection, url=args.qdrant, api_key=api_key, prefer_grpc=args.prefer_grpc, **options
+            )
+        return QdrantIngestor(model, args.collection, path=args.qdrant, **options)
+    from integrations.chroma import ChromaIngestor
+
+    if options.pop("hybrid", False):
+        raise ConfigError("--hybrid (BM25 + dense) is available with --qdrant only")
+    if args.api_key or args.prefer_grpc:
+        raise ConfigError("--api-key and --prefer-grpc apply to --qdrant only")
+    if args.chroma.startswith(_REMOTE):
+        return ChromaIngestor(model, args.collection, url=args.chroma, **options)
+    return ChromaIngestor(model, args.collection, path=args.chroma, **options)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    with _open(args, hybrid=args.hybrid, recreate=args.recreate, batch_size=args.batch_size) as ingestor:
+        summary = ingestor.ingest(args.corpus, show_progress=not args.quiet)
+    print(summary)
+    return 0
+
+
+def _parse_filter(pairs: list[str]) -> dict[str, Any] | None:
+    if not pairs:
+        return None
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--filter expects KEY=VALUE, found {pair!r}")
+        try:
+            result[key] = json.loads(value)  # numbers and booleans keep their type
+        except json.JSONDecodeError:
+            result[key] = value
+    return result
+
+
+def rerank(query: str, hits: list[SearchHit], model_name: str, k: int, device: str | None) -> list[SearchHit]:
+    """Re-score ``hits`` with a cross-encoder and keep the best ``k`` (``score`` becomes its score).
+
+    Raises:
+        ConfigError: this installation has no cross-encoder support.
+    """
+    try:
+        from sbert_plugins.cross_encoder import CrossEncoder
+    except ImportError as exc:
+        raise ConfigError("--rerank needs sbert_plugins.cross_encoder, which this installation lacks") from exc
+    if not hits:
+        return []
+    ranked = CrossEncoder(model_name, device=device).rank(query, [h.text for h in hits], top_k=k)
+    return [
+        SearchHit(hits[r["corpus_id"]].id, hits[r["corpus_id"]].text, hits[r["corpus_id"]].metadata, r["score"])
+        for r in ranked
+    ]
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    if args.k <= 0:
+        raise ConfigError(f"-k must be a positive integer, found {args.k}")
+    fetch_k = args.fetch_k if args.fetch_k is not None else (max(4 * args.k, 20) if args.rerank else args.k)
+    if fetch_k < args.k:
+        raise ConfigError(f"--fetch-k ({fetch_k}) must be at least -k ({args.k})")
+    options: dict[str, Any] = {"filter": _parse_filter(args.filter)}
+    if args.mode is not None:
+        if args.qdrant is None:
+            raise ConfigError("--mode applies to --qdrant only (Chroma searches dense vectors)")
+        options["mode"] = args.mode
+    with _open(args) as ingestor:
+        hits = ingestor.search(args.query, fetch_k, **options)  # type: ignore[attr-defined]
+    if args.rerank:
+        hits = rerank(args.query, hits, args.rerank, args.k, args.device)
+    hits = hits[: args.k]
+    if args.json:
+        print(json.dumps([{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits]))
+    else:
+        for rank, hit in enumerate(hits, start=1):
+            text = hit.text if len(hit.text) <= 100 else hit.text[:97] + "..."
+            print(f"{rank:>3}  {hit.score:+.4f}  {hit.id}  {text}")
+    return 0
+
+
+def register_ingest(subparsers: Any) -> None:
+    """Add ``ingest``: embed a JSONL corpus into a Qdrant or Chroma collection."""
+    parser = subparsers.add_parser("ingest", help="embed a JSONL corpus into a Qdrant or Chroma collection")
+    parser.add_argument("corpus", help="JSONL corpus: one {_id|id, [title], text, ...} object per line")
+    add_model_arguments(parser)
+    _add_target_arguments(parser)
+    parser.add_argument("--hybrid", action="store_true", help="also store BM25 sparse vectors (Qdrant)")
+    parser.add_argument("--recreate", action="store_true", help="delete the collection first")
+    parser.add_argument("--batch-size", type=int, default=256, help="documents per encode step (default: 256)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=_cmd_ingest)
+
+
+def register_search(subparsers: Any) -> None:
+    """Add ``search``: query a collection, optionally re-ranked by a cross-encoder."""
+    parser = subparsers.add_parser("search", help="query a Qdrant or Chroma collection")
+    parser.add_argument("query")
+    add_model_arguments(parser)
+    _add_target_arguments(parser)
+    parser.add_argument("-k", type=int, default=10, help="results to print (default: 10)")
+    parser.add_argument("--rerank", metavar="CROSS_ENCODER", default=None, help="re-rank with this cross-encoder")
+    parser.add_argument(
+        "--fetch-k", type=int, default=None, help="candidates to fetch (default: k, or 4k with --rerank)"
+    )
+    parser.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE", help="metadata filter")
+    parser.add_argument("--mode", choices=["dense", "sparse", "hybrid"], default=None, help="Qdrant search mode")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.set_defaults(handler=_cmd_search)
