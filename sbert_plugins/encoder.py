@@ -113,6 +113,7 @@ class SentenceEncoder(nn.Sequential):
         self.to(resolve_device(device))
         if precision != "fp32":
             self.to(precision_dtype(precision))
+        self.eval()  # ready for inference; a trainer calls .train()
 
     # ---- model facts -------------------------------------------------------------------------
 
@@ -256,8 +257,11 @@ class SentenceEncoder(nn.Sequential):
             show_progress = len(texts) >= PROGRESS_BAR_MIN_TEXTS
         device = self.device
         outputs: list[Tensor] = []
+        # Flip to eval mode only when needed: an encoder used for inference stays in eval mode, so
+        # concurrent encode calls never race on the flag.
         was_training = self.training
-        self.eval()
+        if was_training:
+            self.eval()
         try:
             with (
                 torch.inference_mode(),
@@ -271,7 +275,8 @@ class SentenceEncoder(nn.Sequential):
                     outputs.append(embedding.float().cpu())
                     bar.update(len(batch))
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
         sorted_embeddings = torch.cat(outputs)
         return sorted_embeddings[torch.from_numpy(restore_order(order))]
 

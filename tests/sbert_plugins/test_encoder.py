@@ -124,10 +124,13 @@ def test_truncation_is_counted_and_warned(tiny_model_dir: Path, caplog: pytest.L
     assert model.last_truncated_count == 0
 
 
-def test_encode_keeps_training_mode_and_needs_no_grad(tiny_encoder: SentenceEncoder) -> None:
+def test_loaded_model_is_in_eval_mode_and_encode_keeps_the_mode(tiny_encoder: SentenceEncoder) -> None:
+    assert not tiny_encoder.training
+    expected = tiny_encoder.encode(TEXTS)
     tiny_encoder.train()
     out = tiny_encoder.encode(TEXTS, convert_to="torch")
     assert tiny_encoder.training and not out.requires_grad
+    np.testing.assert_allclose(out.numpy(), expected, atol=1e-6)  # dropout was off while encoding
 
 
 def test_forward_gives_differentiable_sentence_embedding(tiny_encoder: SentenceEncoder) -> None:
