@@ -9,6 +9,10 @@ runs the same maths on ready embeddings.
 from __future__ import annotations
 
 from trainers.losses.angle import AnglELoss
+from trainers.losses.batch_all_triplet import BatchAllTripletLoss
+from trainers.losses.batch_hard_soft_margin_triplet import BatchHardSoftMarginTripletLoss
+from trainers.losses.batch_hard_triplet import BatchHardTripletLoss
+from trainers.losses.batch_semi_hard_triplet import BatchSemiHardTripletLoss
 from trainers.losses.contrastive import ContrastiveLoss
 from trainers.losses.cosent import CoSENTLoss
 from trainers.losses.cosine_similarity import CosineSimilarityLoss
@@ -19,6 +23,10 @@ from trainers.losses.triplet import TripletLoss
 
 __all__ = [
     "AnglELoss",
+    "BatchAllTripletLoss",
+    "BatchHardSoftMarginTripletLoss",
+    "BatchHardTripletLoss",
+    "BatchSemiHardTripletLoss",
     "CoSENTLoss",
     "ContrastiveLoss",
     "CosineSimilarityLoss",

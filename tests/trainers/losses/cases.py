@@ -73,5 +73,9 @@ CASES: dict[str, Case] = {
     "ContrastiveLoss": Case(labels=BINARY),
     "OnlineContrastiveLoss": Case(labels=BINARY),
     "TripletLoss": Case(columns=(ANCHORS, POSITIVES, NEGATIVES)),
+    "BatchHardTripletLoss": Case(columns=(ANCHORS,), labels=CLASSES),
+    "BatchHardSoftMarginTripletLoss": Case(columns=(ANCHORS,), labels=CLASSES),
+    "BatchSemiHardTripletLoss": Case(columns=(ANCHORS,), labels=CLASSES),
+    "BatchAllTripletLoss": Case(columns=(ANCHORS,), labels=CLASSES),
     "SoftmaxLoss": Case(kwargs={"num_labels": 3}, columns=(ANCHORS, NEGATIVES), labels=NLI),
 }
