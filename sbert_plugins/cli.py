@@ -12,13 +12,14 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-import numpy as np
+from tqdm.auto import tqdm
 
 from sbert_plugins.errors import DataError, SbertPluginsError
+from sbert_plugins.streaming import NpyWriter, chunked
 
 PLUGIN_GROUP = "sbert_plugins.cli"
 Handler = Callable[[argparse.Namespace], int]
@@ -33,9 +34,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str |
 
 def read_texts(path: Path, *, field: str = "text") -> list[str]:
     """Texts from a ``.txt`` file (one per line) or a ``.jsonl`` file (the ``field`` of each object)."""
+    return list(iter_texts(path, field=field))
+
+
+def iter_texts(path: Path, *, field: str = "text") -> Iterator[str]:
+    """Like :func:`read_texts`, one text at a time (for files larger than memory)."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    texts: list[str] = []
     with path.open(encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
             line = line.rstrip("\n")
@@ -48,10 +53,9 @@ def read_texts(path: Path, *, field: str = "text") -> list[str]:
                     raise DataError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from exc
                 if not isinstance(row, dict) or not isinstance(row.get(field), str):
                     raise DataError(f"{path}:{line_no}: expected an object with a string field {field!r}")
-                texts.append(row[field])
+                yield row[field]
             else:
-                texts.append(line)
-    return texts
+                yield line
 
 
 def _load_encoder(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -61,22 +65,36 @@ def _load_encoder(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
-    texts = read_texts(Path(args.input), field=args.field)
+    source = Path(args.input)
+    total = sum(1 for _ in iter_texts(source, field=args.field))  # a bad line fails here, before any work
     model = _load_encoder(args)
-    embeddings = model.encode(
-        texts,
-        batch_size=args.batch_size,
-        normalize=args.normalize,
-        prompt_name=args.prompt_name,
-        output_precision=args.output_precision,
-        show_progress=not args.quiet,
-    )
     output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    np.save(output, embeddings)
-    print(f"wrote {embeddings.shape[0]} embeddings of dimension {embeddings.shape[1]} to {output}")
-    if model.last_truncated_count:
-        print(f"{model.last_truncated_count} texts were truncated to {model.max_seq_length} tokens")
+    partial = output.with_name(output.name + ".partial")
+    truncated = 0
+    # Chunks are encoded and appended one at a time, so memory stays bounded for any file size;
+    # the output appears under its name only once complete.
+    try:
+        with NpyWriter(partial) as writer, tqdm(total=total, unit="text", disable=args.quiet) as bar:
+            for chunk in chunked(iter_texts(source, field=args.field), args.chunk_size):
+                writer.write(
+                    model.encode(
+                        chunk,
+                        batch_size=args.batch_size,
+                        normalize=args.normalize,
+                        prompt_name=args.prompt_name,
+                        output_precision=args.output_precision,
+                        show_progress=False,
+                    )
+                )
+                truncated += model.last_truncated_count
+                bar.update(len(chunk))
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(output)
+    print(f"wrote {writer.rows} embeddings of dimension {writer.dim} to {output}")
+    if truncated:
+        print(f"{truncated} texts were truncated to {model.max_seq_length} tokens")
     return 0
 
 
@@ -120,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("input", help=".txt (one text per line) or .jsonl file")
     encode.add_argument("-o", "--output", required=True, help="output .npy file")
     encode.add_argument("--field", default="text", help="JSONL field holding the text (default: text)")
-    encode.add_argument("--batch-size", type=int, default=32)
+    encode.add_argument("--batch-size", type=int, default=None, help="max texts per batch (default: token budget)")
+    encode.add_argument("--chunk-size", type=int, default=10_000, help="texts read and written at a time")
     encode.add_argument("--normalize", action="store_true")
     encode.add_argument("--prompt-name", default=None)
     encode.add_argument(

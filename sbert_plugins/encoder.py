@@ -4,7 +4,7 @@ into fixed-size embeddings, loaded from and saved to the sentence-transformers f
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,12 +32,17 @@ from sbert_plugins.loading import (
 from sbert_plugins.modules import Dense, Pooling, Transformer
 from sbert_plugins.quantization import OutputPrecision, quantize_embeddings
 from sbert_plugins.similarity import similarity_function
+from sbert_plugins.streaming import chunked
 from sbert_plugins.validation import check_texts
 
 logger = logging.getLogger(__name__)
 
 # Progress bars appear by default only for inputs at least this long.
 PROGRESS_BAR_MIN_TEXTS = 2048
+# Default batch shape: fill each batch up to this many padded tokens (short texts go in big
+# batches, long texts in small ones), with at most MAX_TEXTS_PER_BATCH texts.
+DEFAULT_TOKENS_PER_BATCH = 8192
+MAX_TEXTS_PER_BATCH = 512
 
 
 class SentenceEncoder(nn.Sequential):
@@ -166,7 +171,7 @@ class SentenceEncoder(nn.Sequential):
         self,
         sentences: str | Sequence[str],
         *,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         prompt_name: str | None = None,
         prompt: str | None = None,
         normalize: bool = False,
@@ -179,7 +184,7 @@ class SentenceEncoder(nn.Sequential):
         """Embed one text (1-D result) or a sequence of texts (2-D result, in input order).
 
         Args:
-            batch_size: at most this many texts per forward pass (texts are sorted by token length first).
+            batch_size: at most this many texts per forward pass (default: as many as fit the token budget).
             prompt_name: the name of a prompt stored with the model (e.g. ``"query"``), prepended to each text.
             prompt: a prompt string to prepend (overrides ``prompt_name``).
             normalize: scale embeddings to unit length.
@@ -187,15 +192,17 @@ class SentenceEncoder(nn.Sequential):
             output_precision: ``float32`` or a quantized form (``int8``, ``uint8``, ``binary``, ``ubinary``).
             convert_to: ``"numpy"`` (default) for an ``np.ndarray`` or ``"torch"`` for a CPU tensor.
             show_progress: progress bar; by default only for long inputs.
-            max_tokens_per_batch: also cap each batch at this many padded tokens.
+            max_tokens_per_batch: token budget of a batch (texts x longest length); texts are sorted
+                by token length first, so batches carry little padding. Default: 8192.
 
         Raises:
             TypeError: an element is not a string (the message names its index and type).
         """
         single = isinstance(sentences, str)
         texts = check_texts([sentences] if single else sentences)  # type: ignore[list-item]
-        if not isinstance(batch_size, int) or batch_size <= 0:
-            raise ConfigError(f"batch_size must be a positive integer, found {batch_size!r}")
+        for name, value in (("batch_size", batch_size), ("max_tokens_per_batch", max_tokens_per_batch)):
+            if value is not None and (not isinstance(value, int) or value <= 0):
+                raise ConfigError(f"{name} must be a positive integer, found {value!r}")
         if convert_to not in ("numpy", "torch"):
             raise ConfigError(f"convert_to must be 'numpy' or 'torch', found {convert_to!r}")
         dim = _check_truncate_dim(truncate_dim, self._full_dim()) or self.truncate_dim
@@ -203,7 +210,13 @@ class SentenceEncoder(nn.Sequential):
         prompt_text = self._resolve_prompt(prompt_name, prompt)
         if prompt_text:
             texts = [prompt_text + t for t in texts]
-        embeddings = self._embed(texts, batch_size, prompt_text, show_progress, max_tokens_per_batch)
+        embeddings = self._embed(
+            texts,
+            batch_size or MAX_TEXTS_PER_BATCH,
+            prompt_text,
+            show_progress,
+            max_tokens_per_batch or DEFAULT_TOKENS_PER_BATCH,
+        )
         if dim:
             embeddings = embeddings[:, :dim]
         if normalize:
@@ -216,6 +229,15 @@ class SentenceEncoder(nn.Sequential):
         else:
             result = embeddings
         return result[0] if single else result
+
+    def encode_stream(self, texts: Iterable[str], *, chunk_size: int = 10_000, **kwargs: Any) -> Iterator[Any]:
+        """Encode an iterable of any length chunk by chunk, yielding one 2-D result per chunk.
+
+        Only ``chunk_size`` texts and their embeddings are in memory at a time; ``kwargs`` are those of
+        :meth:`encode`. Pair it with :class:`~sbert_plugins.streaming.NpyWriter` to write to disk.
+        """
+        for chunk in chunked(texts, chunk_size):
+            yield self.encode(chunk, **kwargs)
 
     def encode_queries(self, queries: str | Sequence[str], **kwargs: Any) -> Any:
         """:meth:`encode` with the model's ``"query"`` prompt (if it has one)."""
@@ -241,7 +263,7 @@ class SentenceEncoder(nn.Sequential):
         batch_size: int,
         prompt_text: str,
         show_progress: bool | None,
-        max_tokens: int | None,
+        max_tokens: int,
     ) -> Tensor:
         """Float32 CPU embeddings of ``texts`` in input order."""
         if not texts:

@@ -45,3 +45,17 @@ def test_similarity_and_info(tiny_model_dir: Path, capsys: pytest.CaptureFixture
 def test_missing_model_is_a_clean_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", "--model", str(tmp_path / "nope")]) == 2
     assert "could not find model" in capsys.readouterr().err
+
+
+def test_encode_streams_in_chunks_and_writes_the_final_shape(tiny_model_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "many.txt"
+    texts = [f"the {w} plays" for w in ("dog", "cat", "man", "bird", "horse")] * 5
+    source.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = tmp_path / "emb.npy"
+    args = ["encode", str(source), "-o", str(out), "--model", str(tiny_model_dir), "--quiet", "--chunk-size", "7"]
+    assert main([*args, "--output-precision", "int8"]) == 0
+    assert np.load(out).shape == (25, 32) and np.load(out).dtype == np.int8
+    assert main(args) == 0
+    expected = SentenceEncoder(tiny_model_dir, device="cpu").encode(texts)
+    np.testing.assert_allclose(np.load(out), expected, atol=1e-5)
+    assert not list(tmp_path.glob("*.partial"))
