@@ -16,6 +16,8 @@ from trainers.losses.batch_semi_hard_triplet import BatchSemiHardTripletLoss
 from trainers.losses.contrastive import ContrastiveLoss
 from trainers.losses.cosent import CoSENTLoss
 from trainers.losses.cosine_similarity import CosineSimilarityLoss
+from trainers.losses.margin_mse import MarginMSELoss
+from trainers.losses.mse import MSELoss
 from trainers.losses.multiple_negatives_ranking import MultipleNegativesRankingLoss
 from trainers.losses.online_contrastive import OnlineContrastiveLoss
 from trainers.losses.softmax import SoftmaxLoss
@@ -30,6 +32,8 @@ __all__ = [
     "CoSENTLoss",
     "ContrastiveLoss",
     "CosineSimilarityLoss",
+    "MSELoss",
+    "MarginMSELoss",
     "MultipleNegativesRankingLoss",
     "OnlineContrastiveLoss",
     "SoftmaxLoss",

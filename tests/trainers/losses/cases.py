@@ -54,6 +54,8 @@ SCORES = torch.tensor([1.0, 0.8, 0.9, 0.2, 0.5, 0.0, 0.7, 0.3])
 BINARY = torch.tensor([1, 0, 1, 1, 0, 0, 1, 0])
 CLASSES = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
 NLI = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+TEACHER = torch.randn(ROWS, 32, generator=torch.Generator().manual_seed(0))
+TEACHER_SCORES = torch.tensor([[9.0, 1.0, -2.0], [4.0, 3.5, 0.0], [7.0, 2.0, 1.0], [1.0, 0.0, 0.5]]).repeat(2, 1)
 
 
 @dataclass(frozen=True)
@@ -77,5 +79,7 @@ CASES: dict[str, Case] = {
     "BatchHardSoftMarginTripletLoss": Case(columns=(ANCHORS,), labels=CLASSES),
     "BatchSemiHardTripletLoss": Case(columns=(ANCHORS,), labels=CLASSES),
     "BatchAllTripletLoss": Case(columns=(ANCHORS,), labels=CLASSES),
+    "MSELoss": Case(labels=TEACHER),
+    "MarginMSELoss": Case(columns=(ANCHORS, POSITIVES, NEGATIVES, SECOND_NEGATIVES), labels=TEACHER_SCORES),
     "SoftmaxLoss": Case(kwargs={"num_labels": 3}, columns=(ANCHORS, NEGATIVES), labels=NLI),
 }
