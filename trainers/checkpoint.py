@@ -1,0 +1,235 @@
+"""Checkpoints: everything needed to continue a run exactly where it stopped, written atomically.
+
+A checkpoint folder ``checkpoints/step-00000120/`` holds:
+
+- ``model.safetensors``: the model's weights (``state_dict``);
+- ``training_state.pt``: optimizer, scheduler, gradient scaler, the losses' own weights (a classifier
+  head, for instance) and the random number generator states (Python, NumPy, torch CPU and CUDA);
+- ``trainer_state.json``: step, epoch, position inside the epoch, best metric, log summary, and the config.
+
+It is written to a hidden temporary folder beside its final place and renamed when complete, so a crash
+never leaves a half-written checkpoint under a real name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+from safetensors.torch import load_model, save_model
+from torch import nn
+
+from sbert_plugins.errors import ConfigError
+
+CHECKPOINTS_DIR = "checkpoints"
+STEP_PREFIX = "step-"
+BEST_DIR = "best-model"
+MODEL_FILE = "model.safetensors"
+STATE_FILE = "training_state.pt"
+TRAINER_STATE_FILE = "trainer_state.json"
+
+
+def checkpoint_name(step: int) -> str:
+    """Folder name of the checkpoint after optimizer step ``step``."""
+    return f"{STEP_PREFIX}{step:08d}"
+
+
+def list_checkpoints(root: Path) -> list[Path]:
+    """Complete step checkpoints under ``root``, oldest first."""
+    if not root.is_dir():
+        return []
+    found = [
+        p
+        for p in root.iterdir()
+        if p.is_dir() and p.name.startswith(STEP_PREFIX) and (p / TRAINER_STATE_FILE).is_file()
+    ]
+    return sorted(found, key=lambda p: p.name)
+
+
+def resolve_checkpoint(resume_from: str, output_dir: Path) -> Path:
+    """The folder ``resume_from`` names; ``"latest"`` is the newest checkpoint in ``output_dir/checkpoints``.
+
+    Raises:
+        ConfigError: no such checkpoint (the message lists what exists).
+    """
+    root = output_dir / CHECKPOINTS_DIR
+    if resume_from == "latest":
+        found = list_checkpoints(root)
+        if not found:
+            raise ConfigError(f"resume_from='latest', but {root} holds no checkpoint; set save_steps to write them")
+        return found[-1]
+    path = Path(resume_from)
+    if not (path / TRAINER_STATE_FILE).is_file():
+        existing = ", ".join(p.name for p in list_checkpoints(root)) or "none"
+        raise ConfigError(f"resume_from={resume_from!r} is not a checkpoint folder; checkpoints in {root}: {existing}")
+    return path
+
+
+def write_atomically(target: Path, write: Any) -> Path:
+    """Call ``write(folder)`` on a temporary folder beside ``target``, then rename it to ``target``.
+
+    An existing ``target`` is replaced only once the new folder is complete.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.parent / f".tmp-{target.name}-{os.getpid()}"
+    if temporary.exists():
+        shutil.rmtree(temporary)
+    temporary.mkdir()
+    try:
+        write(temporary)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    old = None
+    if target.exists():
+        old = target.parent / f".old-{target.name}-{os.getpid()}"
+        os.replace(target, old)
+    os.replace(temporary, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def own_state(module: nn.Module, model: nn.Module) -> dict[str, torch.Tensor]:
+    """The entries of ``module.state_dict()`` that are not the model's tensors (e.g. a loss's classifier)."""
+    shared = {t.data_ptr() for t in model.state_dict().values() if t.numel()}
+    return {k: v for k, v in module.state_dict().items() if not (v.numel() and v.data_ptr() in shared)}
+
+
+def capture_rng() -> dict[str, Any]:
+    """The states of every random number generator training may draw from."""
+    numpy_state = cast(tuple[Any, ...], np.random.get_state(legacy=True))
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "name": numpy_state[0],
+            "keys": torch.from_numpy(np.asarray(numpy_state[1], dtype=np.int64)),
+            "pos": int(numpy_state[2]),
+            "has_gauss": int(numpy_state[3]),
+            "cached_gaussian": float(numpy_state[4]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: Mapping[str, Any]) -> None:
+    """Put back the generator states recorded by :func:`capture_rng`."""
+    random.setstate(_as_tuple(state["python"]))
+    saved = state["numpy"]
+    np.random.set_state(
+        (
+            saved["name"],
+            saved["keys"].numpy().astype(np.uint32),
+            saved["pos"],
+            saved["has_gauss"],
+            saved["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(value: Any) -> Any:
+    """``random.setstate`` wants tuples all the way down; serialisers may hand back lists."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_as_tuple(v) for v in value)
+    return value
+
+
+def save_checkpoint(
+    target: Path,
+    *,
+    model: nn.Module,
+    losses: Mapping[str, nn.Module],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler | None,
+    trainer_state: Mapping[str, Any],
+) -> Path:
+    """Write a checkpoint folder at ``target`` atomically; returns ``target``."""
+
+    def write(folder: Path) -> None:
+        save_model(model, str(folder / MODEL_FILE))
+        torch.save(
+            {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "losses": {name: own_state(loss, model) for name, loss in losses.items()},
+                "rng": capture_rng(),
+            },
+            folder / STATE_FILE,
+        )
+        (folder / TRAINER_STATE_FILE).write_text(json.dumps(dict(trainer_state), indent=2) + "\n", encoding="utf-8")
+
+    return write_atomically(target, write)
+
+
+def load_checkpoint(
+    folder: Path,
+    *,
+    model: nn.Module,
+    losses: Mapping[str, nn.Module],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler | None,
+) -> dict[str, Any]:
+    """Load a checkpoint into the given objects and restore the RNG states; returns the trainer state.
+
+    Raises:
+        ConfigError: the checkpoint's losses do not match the ones given.
+    """
+    load_model(model, str(folder / MODEL_FILE), device=str(_device_of(model)))
+    saved = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
+    if set(saved["losses"]) != set(losses):
+        raise ConfigError(
+            f"{folder}: the checkpoint was written for datasets {sorted(saved['losses'])}, "
+            f"but this run trains {sorted(losses)}"
+        )
+    for name, loss in losses.items():
+        loss.load_state_dict(saved["losses"][name], strict=False)
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    if scaler is not None and saved["scaler"] is not None:
+        scaler.load_state_dict(saved["scaler"])
+    restore_rng(saved["rng"])
+    state: dict[str, Any] = json.loads((folder / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
+    return state
+
+
+def prune_checkpoints(root: Path, keep: int | None) -> None:
+    """Delete all but the newest ``keep`` step checkpoints (``None``: keep all)."""
+    if keep is None:
+        return
+    for old in list_checkpoints(root)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def save_weights(target: Path, model: nn.Module, metrics: Mapping[str, float]) -> Path:
+    """Write the model's weights and the metrics they scored to ``target`` atomically (the best model so far)."""
+
+    def write(folder: Path) -> None:
+        save_model(model, str(folder / MODEL_FILE))
+        (folder / "metrics.json").write_text(json.dumps(dict(metrics), indent=2) + "\n", encoding="utf-8")
+
+    return write_atomically(target, write)
+
+
+def load_weights(folder: Path, model: nn.Module) -> None:
+    """Load weights written by :func:`save_weights` into ``model``."""
+    load_model(model, str(folder / MODEL_FILE), device=str(_device_of(model)))
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device

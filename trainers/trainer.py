@@ -1,0 +1,449 @@
+"""The training loop: a plain PyTorch loop that reads top to bottom.
+
+for each epoch: build the epoch's batches (samplers seeded by seed + epoch) → for each batch: look up its
+texts, tokenize each text column in one call (padded to the batch's longest text) → loss(features, labels)
+→ backward → every ``gradient_accumulation_steps`` batches: clip, optimizer step, scheduler step →
+log / evaluate / checkpoint / callbacks. At the end: restore the best model, save the model with its card.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from sbert_plugins.errors import ConfigError
+from trainers import checkpoint as ckpt
+from trainers.config import TrainingConfig
+from trainers.data import TrainingDataset, load_datasets
+from trainers.model_card import write_model_card
+from trainers.optim import build_optimizer, build_scheduler, trainable_parameters
+from trainers.samplers import Batch, BatchSampler, interleave, make_sampler
+
+logger = logging.getLogger(__name__)
+
+LOG_FILE = "training_log.jsonl"
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """What the trainer needs from an evaluator: ``evaluator(model) -> {metric: value}`` and the metric that
+    matters most (optionally ``greater_is_better``, default True)."""
+
+    primary_metric: str
+
+    def __call__(self, model: Any) -> dict[str, float]: ...
+
+
+@dataclass
+class TrainerState:
+    """Where training stands; saved in every checkpoint and handed to callbacks after each optimizer step."""
+
+    global_step: int = 0
+    total_steps: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    """Index, in the epoch's list of batches, of the next batch to train on."""
+    best_metric: float | None = None
+    best_step: int | None = None
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    evals_without_improvement: int = 0
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    last_eval_step: int | None = None
+    loss_sum: float = 0.0
+    loss_count: int = 0
+    should_stop: bool = False
+
+
+Callback = Callable[[TrainerState], "bool | None"]
+
+
+class Trainer:
+    """Trains a model on one or several datasets, each with its loss.
+
+    Args:
+        model: a :class:`~sbert_plugins.SentenceEncoder` (or any ``nn.Module`` with ``tokenize`` and ``save``;
+            a cross-encoder works with losses that set ``takes_texts = True``).
+        loss: a loss module called as ``loss(features, labels)``; or a dict of them keyed by dataset name.
+        train_data: a list of dicts (text columns in order, then ``"label"``), a ``.jsonl``/``.csv``/``.tsv`` path,
+            a :class:`~trainers.data.TrainingDataset`, or a dict of any of these keyed by dataset name.
+        config: the :class:`TrainingConfig` (default: all defaults).
+        evaluator: one evaluator or a list, run every ``config.eval_steps`` steps and at the end.
+        callbacks: functions called with the :class:`TrainerState` after each optimizer step; returning True
+            stops training (the model is still saved).
+
+    Raises:
+        DataError: a training row is malformed (the message names file and line); raised here, before training.
+        ConfigError: the losses and datasets do not match, or the evaluators lack ``primary_metric``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        loss: nn.Module | Mapping[str, nn.Module],
+        train_data: Any,
+        config: TrainingConfig | None = None,
+        evaluator: Evaluator | Sequence[Evaluator] | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
+        self.model = model
+        self.config = config if config is not None else TrainingConfig()
+        self.datasets: dict[str, TrainingDataset] = load_datasets(train_data)
+        self.losses = _match_losses(loss, self.datasets)
+        if evaluator is None:
+            self.evaluators: list[Evaluator] = []
+        elif isinstance(evaluator, Sequence):
+            self.evaluators = list(evaluator)
+        else:
+            self.evaluators = [evaluator]
+        for ev in self.evaluators:
+            if not callable(ev) or not isinstance(getattr(ev, "primary_metric", None), str):
+                raise ConfigError(f"evaluator {ev!r} must be callable as evaluator(model) and have a primary_metric")
+        self.callbacks = list(callbacks)
+        tokenize = getattr(model, "tokenize", None)
+        if tokenize is None and not all(getattr(loss, "takes_texts", False) for loss in self.losses.values()):
+            raise ConfigError(f"{type(model).__name__} has no tokenize(texts) method; use losses that take texts")
+        self._tokenize: Callable[[list[str]], dict[str, Tensor]] = tokenize  # type: ignore[assignment]
+        self.output_dir = Path(self.config.output_dir)
+        self.state = TrainerState()
+        self.samplers: dict[str, BatchSampler] = {
+            name: make_sampler(
+                self.config.sampler_for(name),
+                dataset,
+                self.config.batch_size,
+                samples_per_label=self.config.samples_per_label,
+                drop_last=self.config.drop_last,
+            )
+            for name, dataset in self.datasets.items()
+        }
+
+    # ---- the epoch plan ---------------------------------------------------------------------------
+
+    def epoch_batches(self, epoch: int) -> list[tuple[str, Batch]]:
+        """The batches of ``epoch`` in order, as (dataset name, row indices); the same for the same seed and epoch."""
+        generator = torch.Generator().manual_seed(self.config.seed + epoch)
+        per_dataset = {name: sampler.batches(generator) for name, sampler in self.samplers.items()}
+        return interleave(per_dataset, self.config.multi_dataset_sampling, generator)
+
+    def _steps_in(self, batches: int) -> int:
+        return math.ceil(batches / self.config.gradient_accumulation_steps)
+
+    def total_steps(self) -> int:
+        """Optimizer steps of the whole run (``max_steps``, or the sum over epochs)."""
+        if self.config.max_steps is not None:
+            return self.config.max_steps
+        return sum(self._steps_in(len(self.epoch_batches(e))) for e in range(self.config.epochs))
+
+    # ---- training ---------------------------------------------------------------------------------
+
+    def train(self, *, resume_from: str | Path | None = None) -> dict[str, float]:
+        """Run training; returns the final metrics (train loss, steps, throughput, and the evaluation results).
+
+        Args:
+            resume_from: a checkpoint folder or ``"latest"`` (overrides ``config.resume_from``).
+
+        Raises:
+            ConfigError: fp16 without CUDA, a checkpoint written under a different schedule, a missing metric.
+        """
+        cfg = self.config
+        if cfg.num_threads is not None:
+            torch.set_num_threads(cfg.num_threads)
+        device = _device_of(self.model)
+        if cfg.precision == "fp16" and device.type != "cuda":
+            raise ConfigError("precision='fp16' needs a CUDA device; use 'bf16' on CPU")
+        _seed_everything(cfg.seed)
+        for loss in self.losses.values():
+            loss.to(device)
+
+        total = self.total_steps()
+        modules: list[nn.Module] = [self.model, *self.losses.values()]
+        parameters = [p for _, p in trainable_parameters(modules)]
+        optimizer = build_optimizer(trainable_parameters(modules), cfg)
+        scheduler = build_scheduler(optimizer, cfg, total)
+        scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
+        self.state = TrainerState(total_steps=total)
+
+        resume = resume_from if resume_from is not None else cfg.resume_from
+        if resume is not None:
+            self._resume(ckpt.resolve_checkpoint(str(resume), self.output_dir), optimizer, scheduler, scaler)
+        log = _JsonlLog(self.output_dir / LOG_FILE, keep_until=self.state.global_step if resume is not None else 0)
+        state = self.state
+        start_step = state.global_step
+        rows_seen = 0
+        started = time.perf_counter()
+
+        for module in modules:
+            module.train()
+        bar = tqdm(total=total, initial=state.global_step, desc="Training", unit="step", disable=not cfg.show_progress)
+        window_loss = torch.zeros((), device=device)
+        window_batches = 0
+        accumulation = cfg.gradient_accumulation_steps
+        epoch = state.epoch
+        while state.global_step < total and not state.should_stop:
+            batches = self.epoch_batches(epoch)
+            position = state.batch_in_epoch if epoch == state.epoch else 0
+            while position < len(batches) and state.global_step < total and not state.should_stop:
+                # One optimizer step: up to `accumulation` batches, fewer at the end of an epoch.
+                group = batches[position : position + accumulation]
+                for name, rows in group:
+                    features, labels = self._collate(name, rows, device)
+                    with self._autocast(device):
+                        loss_value = self.losses[name](features, labels)
+                    scaled = loss_value / len(group)
+                    (scaler.scale(scaled) if scaler is not None else scaled).backward()
+                    window_loss += loss_value.detach().float()
+                    window_batches += 1
+                    rows_seen += len(rows)
+                lr = self._optimizer_step(optimizer, scheduler, scaler, parameters)
+                position += len(group)
+                state.global_step += 1
+                state.epoch, state.batch_in_epoch = epoch, position
+                bar.update(1)
+
+                if state.global_step % cfg.logging_steps == 0 or state.global_step == total:
+                    mean_loss = float(window_loss.item()) / max(window_batches, 1)
+                    state.loss_sum += mean_loss * window_batches
+                    state.loss_count += window_batches
+                    window_loss.zero_()
+                    window_batches = 0
+                    log.write({"step": state.global_step, "epoch": epoch, "loss": mean_loss, "learning_rate": lr})
+                    bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+                if self.evaluators and cfg.eval_steps and state.global_step % cfg.eval_steps == 0:
+                    self._evaluate(log)
+                if cfg.save_steps and state.global_step % cfg.save_steps == 0:
+                    # Fold the loss window into the totals so that a resumed run logs the same means.
+                    state.loss_sum += float(window_loss.item())
+                    state.loss_count += window_batches
+                    window_loss.zero_()
+                    window_batches = 0
+                    self._save_checkpoint(optimizer, scheduler, scaler)
+                for callback in self.callbacks:
+                    if callback(state):
+                        state.should_stop = True
+            if position >= len(batches):
+                epoch += 1
+                state.epoch, state.batch_in_epoch = epoch, 0
+        bar.close()
+        if window_batches:  # the steps after the last logging step
+            state.loss_sum += float(window_loss.item())
+            state.loss_count += window_batches
+        runtime = time.perf_counter() - started
+
+        if self.evaluators and state.last_eval_step != state.global_step:
+            self._evaluate(log)
+        best = self.output_dir / ckpt.CHECKPOINTS_DIR / ckpt.BEST_DIR
+        if self.evaluators and cfg.load_best_model_at_end and state.best_step is not None and best.is_dir():
+            ckpt.load_weights(best, self.model)
+            logger.info("restored the best model (step %d, %s)", state.best_step, state.best_metric)
+        metrics = {
+            "train_loss": state.loss_sum / max(state.loss_count, 1),
+            "train_steps": float(state.global_step),
+            "train_runtime_s": runtime,
+            "train_rows_per_second": rows_seen / runtime if runtime > 0 else 0.0,
+            "epoch": float(state.epoch),
+        }
+        final_eval = state.best_metrics if cfg.load_best_model_at_end and state.best_metrics else state.last_metrics
+        metrics.update(final_eval)
+        self._save_final(metrics, steps_this_run=state.global_step - start_step)
+        log.write({"step": state.global_step, "final": metrics})
+        return metrics
+
+    # ---- one step ---------------------------------------------------------------------------------
+
+    def _collate(self, name: str, rows: Batch, device: torch.device) -> tuple[list[Any], Tensor | None]:
+        """Texts of the batch, tokenized column by column (one tokenizer call per column), and labels."""
+        dataset = self.datasets[name]
+        columns = dataset.batch_texts(rows)
+        labels = dataset.batch_labels(rows)
+        if labels is not None:
+            labels = labels.to(device, non_blocking=True)
+        if getattr(self.losses[name], "takes_texts", False):
+            return columns, labels
+        features = []
+        for texts in columns:
+            batch = self._tokenize(texts)
+            features.append({k: v.to(device, non_blocking=True) for k, v in batch.items()})
+        return features, labels
+
+    def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+        precision = self.config.precision
+        if precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        return torch.autocast(device.type, dtype=dtype)
+
+    def _optimizer_step(
+        self,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        scaler: torch.amp.GradScaler | None,
+        parameters: list[nn.Parameter],
+    ) -> float:
+        """Clip, step and advance the schedule; returns the learning rate this step used."""
+        lr = float(optimizer.param_groups[0]["lr"])
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        if self.config.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(parameters, self.config.max_grad_norm, foreach=True)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        return lr
+
+    # ---- evaluation, checkpoints, saving ----------------------------------------------------------
+
+    def evaluate(self) -> dict[str, float]:
+        """Run every evaluator on the model now; returns their metrics merged into one dict."""
+        was_training = self.model.training
+        self.model.eval()
+        metrics: dict[str, float] = {}
+        try:
+            for ev in self.evaluators:
+                for key, value in ev(self.model).items():
+                    if key in metrics:
+                        raise ConfigError(f"two evaluators return the metric {key!r}; give them different names")
+                    metrics[key] = float(value)
+        finally:
+            self.model.train(was_training)
+        return metrics
+
+    def _evaluate(self, log: _JsonlLog) -> None:
+        state, cfg = self.state, self.config
+        metrics = self.evaluate()
+        state.last_metrics, state.last_eval_step = metrics, state.global_step
+        log.write({"step": state.global_step, "eval": metrics})
+        name = cfg.metric_for_best_model or self.evaluators[0].primary_metric
+        if name not in metrics:
+            raise ConfigError(f"metric_for_best_model {name!r} is not among the evaluation metrics {sorted(metrics)}")
+        greater = cfg.greater_is_better
+        if greater is None:
+            greater = bool(getattr(self.evaluators[0], "greater_is_better", True))
+        value = metrics[name]
+        margin = cfg.early_stopping_threshold
+        if state.best_metric is None or (
+            value > state.best_metric + margin if greater else value < state.best_metric - margin
+        ):
+            state.best_metric, state.best_step, state.best_metrics = value, state.global_step, dict(metrics)
+            state.evals_without_improvement = 0
+            if cfg.load_best_model_at_end:
+                ckpt.save_weights(self.output_dir / ckpt.CHECKPOINTS_DIR / ckpt.BEST_DIR, self.model, metrics)
+        else:
+            state.evals_without_improvement += 1
+            patience = cfg.early_stopping_patience
+            if patience is not None and state.evals_without_improvement >= patience:
+                logger.info("early stopping: %s did not improve for %d evaluations", name, patience)
+                state.should_stop = True
+
+    def _save_checkpoint(self, optimizer: Any, scheduler: Any, scaler: Any) -> None:
+        root = self.output_dir / ckpt.CHECKPOINTS_DIR
+        trainer_state = {**asdict(self.state), "config": self.config.model_dump(mode="json")}
+        ckpt.save_checkpoint(
+            root / ckpt.checkpoint_name(self.state.global_step),
+            model=self.model,
+            losses=self.losses,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+            trainer_state=trainer_state,
+        )
+        ckpt.prune_checkpoints(root, self.config.save_total_limit)
+
+    def _resume(self, folder: Path, optimizer: Any, scheduler: Any, scaler: Any) -> None:
+        saved = ckpt.load_checkpoint(
+            folder, model=self.model, losses=self.losses, optimizer=optimizer, scheduler=scheduler, scaler=scaler
+        )
+        differences = self.config.schedule_differences(TrainingConfig(**saved.pop("config")))
+        if differences:
+            shown = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (b, a) in differences.items())
+            raise ConfigError(f"{folder} was written under other settings ({shown}); resume with the same ones")
+        self.state = TrainerState(**{**saved, "total_steps": self.state.total_steps, "should_stop": False})
+        logger.info("resumed from %s at step %d", folder, self.state.global_step)
+
+    def _save_final(self, metrics: dict[str, float], *, steps_this_run: int) -> None:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        save = getattr(self.model, "save", None)
+        if callable(save):
+            save(self.output_dir)
+        else:
+            ckpt.save_weights(self.output_dir / "weights", self.model, {})
+        self.config.save(self.output_dir / "training_config.json")
+        write_model_card(
+            self.output_dir / "README.md",
+            model=self.model,
+            datasets=self.datasets,
+            losses=self.losses,
+            config=self.config,
+            metrics=metrics,
+            eval_metrics=self.state.best_metrics or self.state.last_metrics,
+        )
+
+
+class _JsonlLog:
+    """Appends one JSON object per line; on resume, drops the lines written after the checkpoint's step."""
+
+    def __init__(self, path: Path, *, keep_until: int) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if keep_until <= 0:
+            path.write_text("", encoding="utf-8")
+        elif path.is_file():
+            kept = [line for line in path.read_text(encoding="utf-8").splitlines() if _step_of(line) <= keep_until]
+            path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+def _step_of(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError):
+        return 0
+
+
+def _match_losses(
+    loss: nn.Module | Mapping[str, nn.Module], datasets: Mapping[str, TrainingDataset]
+) -> dict[str, nn.Module]:
+    if isinstance(loss, Mapping):
+        if set(loss) != set(datasets):
+            raise ConfigError(
+                f"loss is keyed by {sorted(loss)} but train_data by {sorted(datasets)}; give one loss per dataset"
+            )
+        chosen = {name: loss[name] for name in datasets}
+    else:
+        chosen = dict.fromkeys(datasets, loss)
+    for name, module in chosen.items():
+        if not isinstance(module, nn.Module) or not callable(module):
+            raise ConfigError(f"the loss of dataset {name!r} must be an nn.Module, found {type(module).__name__}")
+    return chosen
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    device = getattr(model, "device", None)
+    if isinstance(device, torch.device):
+        return device
+    return next(model.parameters()).device
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
