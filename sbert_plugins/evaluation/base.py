@@ -155,8 +155,18 @@ def check_cutoffs(values: Any, argument: str) -> tuple[int, ...]:
     return tuple(sorted({check_positive_int(k, f"{argument}[{i}]") for i, k in enumerate(values)}))
 
 
-def check_similarity_names(names: Sequence[str] | None, argument: str = "similarity_fn_names") -> list[str] | None:
-    """Validated similarity names (``None`` stays ``None``: use the model's own similarity)."""
+def check_similarity_names(
+    names: Sequence[str] | None, argument: str = "similarity_fn_names", *, main_similarity: str | None = None
+) -> list[str] | None:
+    """Validated similarity names; ``None`` stays ``None`` (use the model's own similarity).
+
+    With ``main_similarity``, it must be among ``names``; when ``names`` is None it becomes the only one.
+    """
+    if main_similarity is not None:
+        if main_similarity not in SIMILARITY_NAMES:
+            raise ConfigError(f"main_similarity: unknown similarity {main_similarity!r}; use one of {SIMILARITY_NAMES}")
+        if names is None:
+            names = [main_similarity]
     if names is None:
         return None
     if isinstance(names, str):
@@ -167,6 +177,8 @@ def check_similarity_names(names: Sequence[str] | None, argument: str = "similar
     for name in names:
         if name not in SIMILARITY_NAMES:
             raise ConfigError(f"{argument}: unknown similarity {name!r}; use one of {SIMILARITY_NAMES}")
+    if main_similarity is not None and main_similarity not in names:
+        raise ConfigError(f"main_similarity {main_similarity!r} is not among {argument} {names}")
     return list(dict.fromkeys(names))
 
 

@@ -70,15 +70,7 @@ class EmbeddingSimilarityEvaluator(Evaluator):
         check_same_length(sentences1=self.sentences1, sentences2=self.sentences2, scores=self.scores)
         if len(self.scores) < 2:
             raise ConfigError("scores: a correlation needs at least two pairs")
-        self.similarity_fn_names = check_similarity_names(similarity_fn_names)
-        if main_similarity is not None:
-            check_similarity_names([main_similarity], "main_similarity")
-            if self.similarity_fn_names is None:
-                self.similarity_fn_names = [main_similarity]
-            elif main_similarity not in self.similarity_fn_names:
-                raise ConfigError(
-                    f"main_similarity {main_similarity!r} is not among similarity_fn_names {self.similarity_fn_names}"
-                )
+        self.similarity_fn_names = check_similarity_names(similarity_fn_names, main_similarity=main_similarity)
         self.main_similarity = main_similarity
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.truncate_dim = check_truncate_dim(truncate_dim)

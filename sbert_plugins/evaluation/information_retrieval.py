@@ -117,15 +117,7 @@ class InformationRetrievalEvaluator(Evaluator):
         self._tie_rank = np.empty(len(by_id), dtype=np.int64)
         self._tie_rank[by_id] = np.arange(len(by_id))
 
-        self.similarity_fn_names = check_similarity_names(similarity_fn_names)
-        if main_similarity is not None:
-            check_similarity_names([main_similarity], "main_similarity")
-            if self.similarity_fn_names is None:
-                self.similarity_fn_names = [main_similarity]
-            elif main_similarity not in self.similarity_fn_names:
-                raise ConfigError(
-                    f"main_similarity {main_similarity!r} is not among similarity_fn_names {self.similarity_fn_names}"
-                )
+        self.similarity_fn_names = check_similarity_names(similarity_fn_names, main_similarity=main_similarity)
         self.main_similarity = main_similarity
         self.corpus_chunk_size = check_positive_int(corpus_chunk_size, "corpus_chunk_size")
         self.batch_size = check_positive_int(batch_size, "batch_size")

@@ -67,15 +67,7 @@ class TripletEvaluator(Evaluator):
         self.positives = check_texts(positives, "positives")
         self.negatives = check_texts(negatives, "negatives")
         check_same_length(anchors=self.anchors, positives=self.positives, negatives=self.negatives)
-        self.similarity_fn_names = check_similarity_names(similarity_fn_names)
-        if main_similarity is not None:
-            check_similarity_names([main_similarity], "main_similarity")
-            if self.similarity_fn_names is None:
-                self.similarity_fn_names = [main_similarity]
-            elif main_similarity not in self.similarity_fn_names:
-                raise ConfigError(
-                    f"main_similarity {main_similarity!r} is not among similarity_fn_names {self.similarity_fn_names}"
-                )
+        self.similarity_fn_names = check_similarity_names(similarity_fn_names, main_similarity=main_similarity)
         self.main_similarity = main_similarity
         self.margin = _margins(margin)
         self.batch_size = check_positive_int(batch_size, "batch_size")

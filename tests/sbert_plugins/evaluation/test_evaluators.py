@@ -157,6 +157,11 @@ def test_mse_is_zero_against_the_models_own_embeddings(tiny_encoder: SentenceEnc
         MSEEvaluator(S1, np.zeros((12, 16)))(tiny_encoder)
 
 
+def test_truncate_dim_applies_to_the_embeddings(tiny_encoder: SentenceEncoder) -> None:
+    teacher = tiny_encoder.encode(S1)[:, :8]
+    assert MSEEvaluator(S1, teacher, truncate_dim=8)(tiny_encoder)["negative_mse"] == pytest.approx(0.0, abs=1e-9)
+
+
 def test_label_accuracy_with_a_hand_made_classifier(tiny_encoder: SentenceEncoder) -> None:
     def same_or_not(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         same = torch.nn.functional.cosine_similarity(u, v) > 0.9999
@@ -213,6 +218,7 @@ ERRORS: list[tuple[str, Any, str]] = [
         lambda: EmbeddingSimilarityEvaluator(S1, S2, SCORES, similarity_fn_names=["dot"], main_similarity="cosine"),
         "main_similarity",
     ),
+    ("sts main unknown", lambda: EmbeddingSimilarityEvaluator(S1, S2, SCORES, main_similarity="cos"), "'cos'"),
     ("sts batch size", lambda: EmbeddingSimilarityEvaluator(S1, S2, SCORES, batch_size=0), "batch_size"),
     ("sts truncate", lambda: EmbeddingSimilarityEvaluator(S1, S2, SCORES, truncate_dim=-1), "truncate_dim"),
     ("sts string", lambda: EmbeddingSimilarityEvaluator("abc", S2, SCORES), "sentences1 must be a list"),
