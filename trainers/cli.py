@@ -1,0 +1,148 @@
+"""``sbert-plugins train``: fine-tune a model on JSONL / CSV / TSV files from the command line.
+
+Registered through the ``sbert_plugins.cli`` entry point (see :mod:`sbert_plugins.cli`)::
+
+    sbert-plugins train --model sentence-transformers/all-MiniLM-L6-v2 --train train.jsonl \\
+        --loss CosineSimilarityLoss --epochs 1 --batch-size 16 --lr 2e-5 --warmup-ratio 0.1 \\
+        --eval dev.jsonl --output out/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from sbert_plugins.cli import add_model_arguments
+from sbert_plugins.errors import ConfigError, DataError
+from trainers import losses
+from trainers.config import TrainingConfig
+from trainers.data import TrainingDataset, load_dataset
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``train`` sub-command to the ``sbert-plugins`` parser."""
+    parser = subparsers.add_parser(
+        "train",
+        help="fine-tune a model on JSONL/CSV/TSV files with named columns (texts in order, then 'label')",
+        description=(
+            "Fine-tune a model. Each --train file has named columns (JSON keys or a header line): the text "
+            "columns in the order the loss expects them, and an optional 'label'. --precision picks the "
+            "mixed precision of training (bf16 works on CPU; fp16 needs CUDA); the weights stay float32."
+        ),
+    )
+    add_model_arguments(parser)
+    parser.add_argument("--train", required=True, nargs="+", type=Path, help="training file(s); one dataset each")
+    parser.add_argument("--loss", required=True, help=f"loss class, one of: {', '.join(losses.__all__)}")
+    parser.add_argument(
+        "--loss-args", default="{}", help="JSON keyword arguments of the loss, e.g. '{\"num_labels\": 3}'"
+    )
+    parser.add_argument("--output", required=True, type=Path, help="folder for the trained model and its card")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=2e-5, help="peak learning rate (default 2e-5)")
+    parser.add_argument("--warmup-ratio", type=float, default=0.1, help="share of steps for linear warmup")
+    parser.add_argument("--eval", type=Path, default=None, help="evaluation file: scored pairs, 0/1 pairs or triplets")
+    parser.add_argument("--eval-steps", type=int, default=None, help="evaluate every N steps (default: at the end)")
+    parser.add_argument("--save-steps", type=int, default=None, help="write a checkpoint every N steps")
+    parser.add_argument("--resume-from", default=None, help="a checkpoint folder, or 'latest'")
+    parser.add_argument(
+        "--sampler", default="random", choices=["random", "no_duplicates", "group_by_label"], help="batch sampler"
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--config", type=Path, default=None, help="a TrainingConfig JSON file (the flags above win)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run_train)
+
+
+def resolve_loss_class(name: str) -> type[nn.Module]:
+    """The loss class called ``name`` (case, ``_`` and ``-`` ignored; the ``Loss`` suffix may be left out).
+
+    Raises:
+        ConfigError: no such loss (the message lists them).
+    """
+    wanted = name.lower().replace("_", "").replace("-", "").removesuffix("loss")
+    for candidate in losses.__all__:
+        if candidate.lower().removesuffix("loss") == wanted:
+            cls: type[nn.Module] = getattr(losses, candidate)
+            return cls
+    raise ConfigError(f"unknown loss {name!r}; choose one of: {', '.join(losses.__all__)}")
+
+
+def build_evaluator(dataset: TrainingDataset) -> Any:
+    """An evaluator matching the shape of ``dataset``: scored pairs → EmbeddingSimilarityEvaluator,
+    0/1 pairs → BinaryClassificationEvaluator, text triplets → TripletEvaluator.
+
+    Raises:
+        DataError: any other shape.
+    """
+    from sbert_plugins.evaluation import (
+        BinaryClassificationEvaluator,
+        EmbeddingSimilarityEvaluator,
+        TripletEvaluator,
+    )
+
+    columns, labels = dataset.texts, dataset.labels
+    if len(columns) == 2 and labels is not None and labels.dim() == 1:
+        values = labels.tolist()
+        if labels.dtype.is_floating_point or not set(values) <= {0, 1}:
+            return EmbeddingSimilarityEvaluator(columns[0], columns[1], [float(v) for v in values], name="eval")
+        return BinaryClassificationEvaluator(columns[0], columns[1], [int(v) for v in values], name="eval")
+    if len(columns) == 3 and labels is None:
+        return TripletEvaluator(columns[0], columns[1], columns[2], name="eval")
+    raise DataError(
+        f"{dataset.source}: an evaluation file needs two text columns with a score or a 0/1 label, "
+        f"or three text columns (anchor, positive, negative) without label; found columns {list(dataset.columns)}"
+        f" and {'no label' if labels is None else 'labels'}"
+    )
+
+
+def build_config(args: argparse.Namespace) -> TrainingConfig:
+    """The TrainingConfig of a ``train`` command: ``--config`` file (if any), overridden by the flags."""
+    base: dict[str, Any] = {}
+    if args.config is not None:
+        base = TrainingConfig.load(args.config).model_dump()
+    base.update(
+        output_dir=str(args.output),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        warmup_ratio=args.warmup_ratio,
+        precision=args.precision,
+        batch_sampler=args.sampler,
+        seed=args.seed,
+        show_progress=not args.quiet,
+    )
+    optional = {"eval_steps": args.eval_steps, "save_steps": args.save_steps, "resume_from": args.resume_from}
+    base.update({key: value for key, value in optional.items() if value is not None})
+    return TrainingConfig(**base)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Handler of ``sbert-plugins train``: load data and model, train, print the final metrics as JSON."""
+    from sbert_plugins.encoder import SentenceEncoder
+    from trainers.trainer import Trainer
+
+    config = build_config(args)
+    loss_class = resolve_loss_class(args.loss)
+    try:
+        loss_args = json.loads(args.loss_args)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--loss-args is not valid JSON: {exc.msg}") from exc
+    if not isinstance(loss_args, dict):
+        raise ConfigError("--loss-args must be a JSON object of keyword arguments")
+    names = [path.stem for path in args.train]
+    if len(set(names)) != len(names):
+        names = [f"{i}-{name}" for i, name in enumerate(names)]
+    datasets = {name: load_dataset(path, name=name) for name, path in zip(names, args.train)}
+    evaluator = build_evaluator(load_dataset(args.eval, name="eval")) if args.eval is not None else None
+
+    model = SentenceEncoder(args.model, device=args.device)
+    loss = loss_class(model, **loss_args)
+    trainer = Trainer(model, loss=loss, train_data=datasets, config=config, evaluator=evaluator)
+    metrics = trainer.train()
+    print(json.dumps({"output": str(args.output), **metrics}, indent=2))
+    return 0
