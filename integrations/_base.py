@@ -13,8 +13,8 @@ import numpy as np
 
 from integrations._ingest import MetadataCheck, Summary, iter_inputs
 from integrations._pipeline import Sink, run_ingest
-from integrations._retry import RetryPolicy
-from sbert_plugins.errors import ConfigError
+from integrations._retry import RetryError, RetryPolicy
+from sbert_plugins.errors import ConfigError, IntegrationError
 
 if TYPE_CHECKING:
     from sbert_plugins.encoder import SentenceEncoder
@@ -107,7 +107,13 @@ class BaseIngestor(ABC):
                 target failed after retries (the message says how many documents were written).
             DataError: the corpus file does not exist.
         """
-        sink = self._open_for_writing()
+        try:
+            sink = self._open_for_writing()
+        except RetryError as exc:
+            raise IntegrationError(
+                f"ingest into {self.collection!r} stopped before writing: {exc}. 0 documents were written; "
+                "run the same ingest again once the server is reachable"
+            ) from exc
         total = len(documents) if isinstance(documents, Sized) and not isinstance(documents, (str, Path)) else None
         return run_ingest(
             iter_inputs(documents),

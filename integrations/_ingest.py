@@ -174,7 +174,8 @@ def make_document(item: Any, where: str, check: MetadataCheck | None = None) -> 
     try:
         raw_id, text, metadata = _fields(item)
     except DataError as exc:
-        return Rejection(None, where, str(exc))
+        known = item.get("id", item.get("_id")) if isinstance(item, Mapping) else getattr(item, "id", None)
+        return Rejection(str(known) if isinstance(known, (str, int)) else None, where, str(exc))
     doc_id: str | None = None
     if raw_id is not None:
         if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
