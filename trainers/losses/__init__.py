@@ -4,6 +4,20 @@ A loss is called as ``loss(features, labels)``: ``features`` holds one ``model.t
 per text column, ``labels`` is a tensor or None; it returns a scalar tensor. Each class docstring
 states the columns and label type it expects. ``compute_loss_from_embeddings(embeddings, labels)``
 runs the same maths on ready embeddings.
+
+Pick a loss by the shape of the data:
+
+- (text, text) + float score: CosineSimilarityLoss, CoSENTLoss, AnglELoss
+- (text, text) + class id: SoftmaxLoss (NLI)
+- (text, text) + 1/0: ContrastiveLoss, OnlineContrastiveLoss
+- (anchor, positive[, negatives...]), no label: MultipleNegativesRankingLoss (also CoSENTLoss/AnglELoss)
+- (anchor, positive, negative), no label: TripletLoss
+- (text) + class id, several per class in a batch: BatchHardTripletLoss, BatchHardSoftMarginTripletLoss,
+  BatchSemiHardTripletLoss, BatchAllTripletLoss
+- (text, ...) + teacher embeddings: MSELoss; (query, positive, negatives...) + teacher scores: MarginMSELoss
+
+Every loss holds the model as a sub-module (``loss.parameters()`` includes the model's, and
+SoftmaxLoss adds its classifier); ``min_columns`` / ``max_columns`` give the accepted column counts.
 """
 
 from __future__ import annotations

@@ -5,16 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from sentence_transformers import SentenceTransformer
 from torch import Tensor, nn
 
 from sbert_plugins import SentenceEncoder
 
 
-@pytest.fixture()
-def model(tiny_encoder: SentenceEncoder) -> SentenceEncoder:
-    """The tiny model without dropout, so two forwards of one batch agree."""
-    return tiny_encoder.eval()
+@pytest.fixture(scope="session")
+def model(tiny_model_dir: Path) -> SentenceEncoder:
+    """The tiny model without dropout, shared by the tests (losses only leave gradients, which are reset)."""
+    return SentenceEncoder(tiny_model_dir, device="cpu").eval()
 
 
 @pytest.fixture(scope="session")
@@ -37,16 +38,31 @@ def assert_matches_reference(
     labels: Tensor | None,
     *,
     atol: float = 1e-5,
+    check_gradients: bool = True,
 ) -> float:
     """Both losses on the same batch agree within ``atol`` (relative to the value when it exceeds 1); returns ours.
 
     float32 resolves about 7 significant digits, so for a loss of 200 an absolute 1e-5 is below the
     spacing of representable values; beyond 1 the tolerance therefore scales with the value.
+    With ``check_gradients`` the gradients on every model parameter agree too (within ``10 * atol``
+    of the largest gradient entry, as they pass through many more float32 operations).
     """
+    ours.zero_grad(set_to_none=True)
+    reference.zero_grad(set_to_none=True)
     ours_value = ours(features(model, columns), None if labels is None else labels.clone())
     reference_features = [reference_model.preprocess(list(column)) for column in columns]
     reference_value = reference(reference_features, None if labels is None else labels.clone())
     assert ours_value.dim() == 0
     tolerance = atol * max(1.0, abs(reference_value.item()))
     assert abs(ours_value.item() - reference_value.item()) < tolerance, (ours_value.item(), reference_value.item())
+    if check_gradients:
+        ours_value.backward()
+        reference_value.backward()
+        reference_grads = {name: p.grad for name, p in reference_model.named_parameters()}
+        for name, parameter in model.named_parameters():
+            theirs = reference_grads[name.replace(".auto_model.", ".model.", 1)]
+            ours_grad = parameter.grad if parameter.grad is not None else torch.zeros_like(parameter)
+            theirs = theirs if theirs is not None else torch.zeros_like(parameter)
+            scale = max(1.0, float(theirs.abs().max()))
+            torch.testing.assert_close(ours_grad, theirs, rtol=0, atol=10 * atol * scale, msg=name)
     return float(ours_value.item())

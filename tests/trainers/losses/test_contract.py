@@ -86,3 +86,30 @@ def test_columns_of_different_lengths_are_a_data_error(name: str, tiny_encoder: 
     columns = (case.columns[0][:-1], *case.columns[1:])
     with pytest.raises(DataError, match="same number of rows"):
         loss(features(tiny_encoder, columns), case.labels[:-1] if case.labels is not None else None)
+
+
+@pytest.mark.parametrize("name", losses.__all__)
+def test_loss_maths_stays_float32_under_bf16_autocast(name: str, model: SentenceEncoder) -> None:
+    loss = build(name, model)
+    case = CASES[name]
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        value = loss(features(model, case.columns), case.labels)
+    assert value.dtype == torch.float32 and torch.isfinite(value)
+
+
+def test_forward_leaves_the_callers_features_untouched(model: SentenceEncoder) -> None:
+    batch = features(model, CASES["CosineSimilarityLoss"].columns)
+    keys = [set(column) for column in batch]
+    build("CosineSimilarityLoss", model)(batch, CASES["CosineSimilarityLoss"].labels)
+    assert [set(column) for column in batch] == keys
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", losses.__all__)
+def test_cpu_features_reach_a_cuda_model(name: str, tiny_encoder: SentenceEncoder) -> None:
+    model = tiny_encoder.to("cuda")
+    case = CASES[name]
+    value = build(name, model)(features(model, case.columns), case.labels)
+    assert value.device.type == "cuda" and torch.isfinite(value)
+    value.backward()
