@@ -46,7 +46,7 @@ class SBERTReranker(BaseDocumentCompressor):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
 
-    model: Any = Field(default=None, repr=False)
+    model: PairScorer | str | Path | None = Field(default=None, repr=False)
     encoder: SentenceEncoder | None = Field(default=None, exclude=True, repr=False)
     top_n: int = Field(default=3, gt=0, strict=True)
     score_threshold: float | None = None
@@ -55,7 +55,7 @@ class SBERTReranker(BaseDocumentCompressor):
     _scorer: PairScorer | None = PrivateAttr(default=None)
     _load_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
-    @field_validator("model")
+    @field_validator("model", mode="before")
     @classmethod
     def _check_model(cls, value: Any) -> Any:
         if value is None or isinstance(value, (str, Path)) or is_pair_scorer(value):
@@ -87,8 +87,7 @@ class SBERTReranker(BaseDocumentCompressor):
             cross_encoder: PairScorer = CrossEncoder(self.model)
             return cross_encoder
         if self.model is not None:
-            scorer: PairScorer = self.model
-            return scorer
+            return self.model
         if self.encoder is not None:
             return BiEncoderScorer(self.encoder)
         return BiEncoderScorer(SentenceEncoder().eval())  # loaded here, for inference only
