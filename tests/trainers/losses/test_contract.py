@@ -42,50 +42,50 @@ def test_finite_scalar_with_finite_gradients(name: str, tiny_encoder: SentenceEn
 
 
 @pytest.mark.parametrize("name", losses.__all__)
-def test_config_is_json_and_rebuilds_the_same_loss(name: str, tiny_encoder: SentenceEncoder) -> None:
-    config = build(name, tiny_encoder).get_config_dict()
+def test_config_is_json_and_rebuilds_the_same_loss(name: str, model: SentenceEncoder) -> None:
+    config = build(name, model).get_config_dict()
     restored = json.loads(json.dumps(config))
     assert restored == config
-    assert getattr(losses, name)(tiny_encoder, **restored).get_config_dict() == config
+    assert getattr(losses, name)(model, **restored).get_config_dict() == config
 
 
 @pytest.mark.parametrize("name", losses.__all__)
-def test_wrong_number_of_columns_is_a_data_error(name: str, tiny_encoder: SentenceEncoder) -> None:
-    loss = build(name, tiny_encoder)
+def test_wrong_number_of_columns_is_a_data_error(name: str, model: SentenceEncoder) -> None:
+    loss = build(name, model)
     case = CASES[name]
     too_few = case.columns[: loss.min_columns - 1]
     if too_few:
         with pytest.raises(DataError, match="text column"):
-            loss(features(tiny_encoder, too_few), case.labels)
+            loss(features(model, too_few), case.labels)
     if loss.max_columns is not None:
         too_many = (*case.columns, *([case.columns[0]] * (loss.max_columns + 1 - len(case.columns))))
         with pytest.raises(DataError, match="text column"):
-            loss(features(tiny_encoder, too_many), case.labels)
+            loss(features(model, too_many), case.labels)
     with pytest.raises(DataError, match="list of feature dicts"):
-        loss(features(tiny_encoder, case.columns)[0], case.labels)
+        loss(features(model, case.columns)[0], case.labels)
 
 
 @pytest.mark.parametrize("name", losses.__all__)
-def test_labels_of_the_wrong_shape_are_a_data_error(name: str, tiny_encoder: SentenceEncoder) -> None:
+def test_labels_of_the_wrong_shape_are_a_data_error(name: str, model: SentenceEncoder) -> None:
     case = CASES[name]
     if case.labels is None:
         pytest.skip(f"{name} takes no labels")
-    loss = build(name, tiny_encoder)
+    loss = build(name, model)
     with pytest.raises(DataError):
-        loss(features(tiny_encoder, case.columns), case.labels[: ROWS - 1])
+        loss(features(model, case.columns), case.labels[: ROWS - 1])
     with pytest.raises(DataError, match="labels=None"):
-        loss(features(tiny_encoder, case.columns), None)
+        loss(features(model, case.columns), None)
 
 
 @pytest.mark.parametrize("name", losses.__all__)
-def test_columns_of_different_lengths_are_a_data_error(name: str, tiny_encoder: SentenceEncoder) -> None:
-    loss = build(name, tiny_encoder)
+def test_columns_of_different_lengths_are_a_data_error(name: str, model: SentenceEncoder) -> None:
+    loss = build(name, model)
     case = CASES[name]
     if len(case.columns) < 2:
         pytest.skip(f"{name} takes one column")
     columns = (case.columns[0][:-1], *case.columns[1:])
     with pytest.raises(DataError, match="same number of rows"):
-        loss(features(tiny_encoder, columns), case.labels[:-1] if case.labels is not None else None)
+        loss(features(model, columns), case.labels[:-1] if case.labels is not None else None)
 
 
 @pytest.mark.parametrize("name", losses.__all__)
