@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sbert_plugins.evaluation.base import SIMILARITY_NAMES, Evaluator
 from sbert_plugins.evaluation.embedding_similarity import EmbeddingSimilarityEvaluator
 from sbert_plugins.evaluation.information_retrieval import InformationRetrievalEvaluator
 from sbert_plugins.evaluation.readers import (
+    StsData,
     find_beir_files,
     read_beir_corpus,
     read_beir_queries,
@@ -56,7 +58,8 @@ def register(subparsers: Any) -> None:
         nargs="+",
         choices=SIMILARITY_NAMES,
         default=None,
-        help="similarity functions to report (default: all four for STS, the model's own for retrieval)",
+        help="similarity functions to report (default: all four for STS with the model's own as primary; "
+        "the model's own for retrieval)",
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--name", default="", help="prefix for the metric names")
@@ -65,8 +68,17 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def build_evaluator(args: argparse.Namespace) -> Evaluator:
-    """The evaluator described by the command-line arguments; :class:`ConfigError` when they conflict."""
+@dataclass(frozen=True)
+class RetrievalData:
+    """A retrieval set read from BEIR files."""
+
+    queries: dict[str, str]
+    corpus: dict[str, str]
+    relevant_docs: dict[str, set[str]]
+
+
+def read_data(args: argparse.Namespace) -> StsData | RetrievalData:
+    """Read the data the arguments name (before any model loads); :class:`ConfigError` when they conflict."""
     explicit_ir = args.corpus is not None or args.queries is not None or args.qrels is not None
     chosen = [
         flag
@@ -78,16 +90,8 @@ def build_evaluator(args: argparse.Namespace) -> Evaluator:
             "give exactly one of --sts FILE, --ir FOLDER, or --corpus/--queries/--qrels"
             + (f" (found {' and '.join(chosen)})" if chosen else "")
         )
-    common: dict[str, Any] = {"batch_size": args.batch_size, "show_progress": args.progress, "name": args.name}
     if args.sts is not None:
-        data = read_sts(args.sts, score_scale=args.score_scale)
-        return EmbeddingSimilarityEvaluator(
-            data.sentences1,
-            data.sentences2,
-            data.scores,
-            similarity_fn_names=args.similarity or list(SIMILARITY_NAMES),
-            **common,
-        )
+        return read_sts(args.sts, score_scale=args.score_scale)
     if args.ir is not None:
         files = find_beir_files(args.ir, split=args.split)
         corpus_paths, queries_path, qrels_path = files.corpus, files.queries, files.qrels
@@ -102,12 +106,24 @@ def build_evaluator(args: argparse.Namespace) -> Evaluator:
                 f"retrieval from explicit files needs --corpus, --queries and --qrels; missing {', '.join(missing)}"
             )
         corpus_paths, queries_path, qrels_path = args.corpus, args.queries, args.qrels
+    return RetrievalData(read_beir_queries(queries_path), read_beir_corpus(corpus_paths), read_qrels(qrels_path))
+
+
+def build_evaluator(args: argparse.Namespace, data: StsData | RetrievalData, *, model_similarity: str) -> Evaluator:
+    """The evaluator for ``data``. Without ``--similarity``, STS reports all four functions with the
+    model's own (``model_similarity``) as primary; retrieval ranks by the model's own only."""
+    common: dict[str, Any] = {"batch_size": args.batch_size, "show_progress": args.progress, "name": args.name}
+    if isinstance(data, StsData):
+        return EmbeddingSimilarityEvaluator(
+            data.sentences1,
+            data.sentences2,
+            data.scores,
+            similarity_fn_names=args.similarity or list(SIMILARITY_NAMES),
+            main_similarity=None if args.similarity else model_similarity,  # type: ignore[arg-type]
+            **common,
+        )
     return InformationRetrievalEvaluator(
-        read_beir_queries(queries_path),
-        read_beir_corpus(corpus_paths),
-        read_qrels(qrels_path),
-        similarity_fn_names=args.similarity,
-        **common,
+        data.queries, data.corpus, data.relevant_docs, similarity_fn_names=args.similarity, **common
     )
 
 
@@ -117,8 +133,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size <= 0:
         raise ConfigError(f"--batch-size must be a positive integer, found {args.batch_size}")
-    evaluator = build_evaluator(args)  # reads and checks the data before the model loads
+    data = read_data(args)  # bad files fail before the model loads
     model = SentenceEncoder(args.model, device=args.device, precision=args.precision)
+    evaluator = build_evaluator(args, data, model_similarity=model.similarity_fn_name)
     metrics = evaluator(model)
     width = max(len(key) for key in metrics)
     for key, value in metrics.items():
@@ -128,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         report = {
             "model": model.source,
-            "task": "sts" if args.sts is not None else "retrieval",
+            "task": "sts" if isinstance(data, StsData) else "retrieval",
             "primary_metric": evaluator.primary_metric,
             "metrics": metrics,
         }
