@@ -63,6 +63,15 @@ def test_concurrent_first_use_loads_once(monkeypatch: pytest.MonkeyPatch, tiny_m
     assert len(loads) == 1
 
 
+def test_settings_round_trip_through_json(tiny_model_dir: Path) -> None:
+    embeddings = SBERTEmbeddings(
+        model_name=tiny_model_dir, device="cpu", batch_size=8, normalize=True, query_prompt="q: ", truncate_dim=16
+    )
+    again = SBERTEmbeddings.model_validate_json(embeddings.model_dump_json())
+    assert again.model_dump() == {**embeddings.model_dump(), "model_name": str(tiny_model_dir)}
+    np.testing.assert_allclose(again.embed_query("hello"), embeddings.embed_query("hello"), rtol=0, atol=1e-6)
+
+
 def test_misspelt_argument_is_an_error() -> None:
     with pytest.raises(ValidationError, match="normalise"):
         SBERTEmbeddings(normalise=True)  # type: ignore[call-arg]

@@ -57,6 +57,11 @@ class ListRetriever(BaseRetriever):
 # ---- SBERTReranker -----------------------------------------------------------------------------
 
 
+def test_settings_round_trip_through_json() -> None:
+    reranker = SBERTReranker(model="models/cross", top_n=5, score_threshold=0.5, batch_size=4)
+    assert SBERTReranker.model_validate_json(reranker.model_dump_json()).model_dump() == reranker.model_dump()
+
+
 def test_fake_scorer_follows_the_protocol() -> None:
     assert isinstance(OverlapScorer(), PairScorer)
 
