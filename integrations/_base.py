@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sized
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sized
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +21,28 @@ from sbert_plugins.errors import ConfigError, IntegrationError
 
 if TYPE_CHECKING:
     from sbert_plugins.encoder import SentenceEncoder
+
+
+class _DropTruncationWarnings(logging.Filter):
+    """Drops the encoder's per-call truncation warning on one thread (the summary reports the total)."""
+
+    def __init__(self, thread_id: int) -> None:
+        super().__init__()
+        self.thread_id = thread_id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.thread == self.thread_id and "max_seq_length" in str(record.msg))
+
+
+@contextmanager
+def _summarised_truncation() -> Iterator[None]:
+    encoder_logger = logging.getLogger("sbert_plugins.encoder")
+    drop = _DropTruncationWarnings(threading.get_ident())
+    encoder_logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        encoder_logger.removeFilter(drop)
 
 
 @dataclass(frozen=True)
@@ -115,19 +140,36 @@ class BaseIngestor(ABC):
                 "run the same ingest again once the server is reachable"
             ) from exc
         total = len(documents) if isinstance(documents, Sized) and not isinstance(documents, (str, Path)) else None
-        return run_ingest(
-            iter_inputs(documents),
-            sink,
-            self._encode_documents,
-            check=self._metadata_check(),
-            batch_size=self.batch_size,
-            policy=self.retry,
-            show_progress=show_progress,
-            total=total,
-        )
+        truncated = [0]
 
-    def _encode_documents(self, texts: list[str]) -> np.ndarray:
-        return self.model.encode_documents(texts, batch_size=self.encode_batch_size, show_progress=False)
+        def encode(texts: list[str]) -> np.ndarray:
+            vectors = self.model.encode_documents(texts, batch_size=self.encode_batch_size, show_progress=False)
+            truncated[0] += self.model.last_truncated_count
+            return vectors
+
+        with _summarised_truncation():
+            summary = run_ingest(
+                iter_inputs(documents),
+                sink,
+                encode,
+                check=self._metadata_check(),
+                batch_size=self.batch_size,
+                policy=self.retry,
+                show_progress=show_progress,
+                total=total,
+                hash_salt=json.dumps(self._vector_settings(), sort_keys=True),
+            )
+        return replace(summary, truncated=truncated[0])
+
+    def _vector_settings(self) -> dict[str, Any]:
+        """How vectors are made; part of each content hash, so that a change re-encodes instead of skipping."""
+        model = self.model
+        return {
+            "model": model.source,
+            "dimension": model.embedding_dim,
+            "similarity": model.similarity_fn_name,
+            "document_prompt": model.prompts.get("document", ""),
+        }
 
     def _encode_query(self, query: str) -> np.ndarray:
         if not isinstance(query, str) or not query.strip():

@@ -74,6 +74,8 @@ class Summary:
     skipped: int
     rejected: tuple[Rejection, ...] = field(default_factory=tuple)
     seconds: float = 0.0
+    truncated: int = 0
+    """Documents longer than the model's ``max_seq_length``: only their beginning was embedded."""
 
     @property
     def processed(self) -> int:
@@ -91,6 +93,11 @@ class Summary:
             f"{self.skipped} skipped (already present), {len(self.rejected)} rejected "
             f"in {self.seconds:.1f}s ({self.docs_per_second:.1f} docs/s)"
         ]
+        if self.truncated:
+            lines.append(
+                f"  {self.truncated} written documents were longer than the model's max_seq_length: "
+                "only their beginning was embedded"
+            )
         lines.extend(f"  rejected {rejection}" for rejection in self.rejected)
         return "\n".join(lines)
 
@@ -101,9 +108,12 @@ def point_id(doc_id: str | None, text: str) -> str:
     return str(uuid.uuid5(ID_NAMESPACE, name))
 
 
-def content_hash(text: str, metadata: Mapping[str, Any]) -> str:
-    """SHA-256 (hex, 32 chars) of the text and metadata; raises ``ValueError``/``TypeError`` if not JSON."""
-    canonical = json.dumps([text, metadata], sort_keys=True, ensure_ascii=False, allow_nan=False)
+def content_hash(text: str, metadata: Mapping[str, Any], salt: str = "") -> str:
+    """SHA-256 (hex, 32 chars) of the text, the metadata and ``salt`` (what the vectors were made with).
+
+    Raises ``ValueError``/``TypeError`` if the metadata is not plain JSON.
+    """
+    canonical = json.dumps([text, metadata, salt], sort_keys=True, ensure_ascii=False, allow_nan=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 
@@ -159,7 +169,9 @@ def _fields(item: Any) -> tuple[Any, Any, Any]:
     )
 
 
-def make_document(item: Any, where: str, check: MetadataCheck | None = None) -> IngestDocument | Rejection:
+def make_document(
+    item: Any, where: str, check: MetadataCheck | None = None, *, salt: str = ""
+) -> IngestDocument | Rejection:
     """Validate one input item and derive its point id and content hash.
 
     Args:
@@ -167,6 +179,8 @@ def make_document(item: Any, where: str, check: MetadataCheck | None = None) -> 
             ``page_content`` and ``metadata`` (a LangChain ``Document``), or a string.
         where: where the item came from (``"index 3"``, ``"corpus.jsonl:12"``), for messages.
         check: the target's own metadata rule (e.g. Chroma's flat values).
+        salt: mixed into the content hash: a description of how vectors are made (model, BM25
+            settings), so that changing it re-encodes documents instead of skipping them.
 
     Returns:
         an :class:`IngestDocument`, or a :class:`Rejection` naming the id and the reason.
@@ -193,7 +207,7 @@ def make_document(item: Any, where: str, check: MetadataCheck | None = None) -> 
         problem = check(metadata)
     if problem is not None:
         return Rejection(doc_id, where, problem)
-    return IngestDocument(text, metadata, doc_id, point_id(doc_id, text), content_hash(text, metadata))
+    return IngestDocument(text, metadata, doc_id, point_id(doc_id, text), content_hash(text, metadata, salt))
 
 
 def read_corpus(path: str | Path) -> Iterator[tuple[Any, str]]:

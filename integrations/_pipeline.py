@@ -116,6 +116,7 @@ def run_ingest(
     policy: RetryPolicy | None = None,
     show_progress: bool = True,
     total: int | None = None,
+    hash_salt: str = "",
 ) -> Summary:
     """Ingest ``(item, where)`` pairs into ``sink``; returns a :class:`Summary`.
 
@@ -128,6 +129,7 @@ def run_ingest(
         policy: retries of transient errors.
         show_progress: show a tqdm bar.
         total: the number of documents, when known, for the bar.
+        hash_salt: how the vectors are made (see :func:`integrations._ingest.make_document`).
 
     Raises:
         IntegrationError: the target failed (after retries for transient errors); the message says
@@ -144,7 +146,16 @@ def run_ingest(
         uploader.start()
         failure: BaseException | None = None
         try:
-            _produce(_batches(items, check, batch_size, counts, bar), sink, encode, policy, counts, bar, jobs, uploader)
+            _produce(
+                _batches(items, check, hash_salt, batch_size, counts, bar),
+                sink,
+                encode,
+                policy,
+                counts,
+                bar,
+                jobs,
+                uploader,
+            )
         except BaseException as exc:
             failure = exc
         finally:
@@ -210,12 +221,17 @@ def _sink_call(fn: Callable[[], T], policy: RetryPolicy, what: str) -> T:
 
 
 def _batches(
-    items: Iterable[tuple[Any, str]], check: MetadataCheck | None, batch_size: int, counts: _Counts, bar: Any
+    items: Iterable[tuple[Any, str]],
+    check: MetadataCheck | None,
+    salt: str,
+    batch_size: int,
+    counts: _Counts,
+    bar: Any,
 ) -> Iterator[list[IngestDocument]]:
     seen: set[int] = set()  # point ids as 128-bit ints: a compact exact set, even for large corpora
     batch: list[IngestDocument] = []
     for item, where in items:
-        doc = item if isinstance(item, Rejection) else make_document(item, where, check)
+        doc = item if isinstance(item, Rejection) else make_document(item, where, check, salt=salt)
         if not isinstance(doc, Rejection):
             key = uuid.UUID(doc.point_id).int
             if key in seen:

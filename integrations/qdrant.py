@@ -168,6 +168,12 @@ class QdrantIngestor(BaseIngestor):
 
     # ---- collection --------------------------------------------------------------------------
 
+    def _vector_settings(self) -> dict[str, Any]:
+        settings = super()._vector_settings()
+        if self.hybrid:
+            settings["bm25"] = self.bm25.config.model_dump()
+        return settings
+
     def _call(self, fn: Any, what: str) -> Any:
         with self._lock:
             return call_with_retry(fn, self.retry, what=f"{what} (collection {self.collection!r})")

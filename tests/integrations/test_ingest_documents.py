@@ -44,7 +44,7 @@ def test_ids_and_hashes_are_pinned() -> None:
     # A change here would re-key (or re-encode) every collection already written: keep them fixed.
     assert point_id("doc-1", "") == "741e010d-e443-55eb-aee5-ac36ee9662e6"
     assert point_id(None, "hello") == "99ec8078-a536-51c0-9444-67d190ad4cf1"
-    assert content_hash("text", {"a": 1}) == "8a7eee570bc3ecf158795bd512ba5300"
+    assert content_hash("text", {"a": 1}) == "0ec7df993e9ccc549f9a96e5d282170f"
 
 
 def test_content_hash_covers_text_and_metadata_not_key_order() -> None:
@@ -53,6 +53,7 @@ def test_content_hash_covers_text_and_metadata_not_key_order() -> None:
     assert base != content_hash("text!", {"a": 1, "b": [1, 2]})
     assert base != content_hash("text", {"a": 2, "b": [1, 2]})
     assert len(base) == 32
+    assert base != content_hash("text", {"a": 1, "b": [1, 2]}, salt="another model")
 
 
 def test_dict_form_with_id_text_metadata() -> None:
@@ -172,6 +173,7 @@ def test_summary_counts_rate_and_text() -> None:
     assert "8 written (2 overwritten)" in text and "1 skipped" in text and "1 rejected" in text
     assert "id 'x' (index 3): text is empty" in text
     assert Summary("c", 0, 0, 0).docs_per_second == 0.0
+    assert "3 written documents were longer than the model's max_seq_length" in str(Summary("c", 3, 0, 0, truncated=3))
 
 
 def test_reserved_keys_are_the_stored_ones() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import signal
@@ -16,7 +17,7 @@ import pytest
 pytest.importorskip("qdrant_client")
 
 from integrations._ingest import point_id
-from integrations.bm25 import BM25Encoder
+from integrations.bm25 import BM25Config, BM25Encoder
 from integrations.qdrant import QdrantIngestor
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.errors import ConfigError, IntegrationError
@@ -86,6 +87,30 @@ def test_documents_without_id_are_keyed_by_text(tiny_encoder: SentenceEncoder) -
     ingestor.ingest(texts, show_progress=False)
     summary = ingestor.ingest(texts, show_progress=False)
     assert (summary.written, summary.skipped, ingestor.count()) == (0, 10, 10)
+
+
+def test_changed_vector_settings_re_encode_instead_of_skipping(tiny_encoder: SentenceEncoder) -> None:
+    ingestor = QdrantIngestor(tiny_encoder, "h", path=":memory:", hybrid=True)
+    ingestor.ingest(make_docs(6), show_progress=False)
+    before = ingestor.search("the man plays guitar", k=3, mode="sparse")
+    other = QdrantIngestor(tiny_encoder, "h", client=ingestor.client, hybrid=True, bm25=BM25Config(k1=0.3, b=0.0))
+    summary = other.ingest(make_docs(6), show_progress=False)
+    assert (summary.written, summary.overwritten, summary.skipped) == (6, 6, 0)
+    after = other.search("the man plays guitar", k=3, mode="sparse")
+    assert [h.score for h in after] != pytest.approx([h.score for h in before])
+
+
+def test_truncated_documents_are_counted_not_warned_per_batch(
+    tiny_encoder: SentenceEncoder, caplog: pytest.LogCaptureFixture
+) -> None:
+    long_text = " ".join(["the man plays guitar in the park"] * 20)  # well over the tiny model's 64 tokens
+    ingestor = QdrantIngestor(tiny_encoder, "t", path=":memory:", batch_size=2)
+    with caplog.at_level(logging.WARNING):
+        summary = ingestor.ingest([long_text, *(make_text(i) for i in range(4))], show_progress=False)
+    assert summary.truncated == 1 and "1 written documents were longer" in str(summary)
+    assert not [r for r in caplog.records if "max_seq_length" in r.getMessage()]
+    assert tiny_encoder.encode([long_text]).shape == (1, 32)
+    assert any("max_seq_length" in r.getMessage() for r in caplog.records)  # outside an ingest it still warns
 
 
 def test_kill_9_then_rerun_leaves_exactly_one_point_per_document(tiny_model_dir: Path, tmp_path: Path) -> None:
