@@ -153,6 +153,7 @@ class ChromaIngestor(BaseIngestor):
         )
         self.recreate = bool(recreate)
         self._recreated = False
+        self._checked: tuple[Any, str] | None = None  # (collection, space) once checked for searching
         self._lock = threading.Lock()
         chromadb = _chromadb()
         settings = chromadb.config.Settings(anonymized_telemetry=False)
@@ -199,9 +200,9 @@ class ChromaIngestor(BaseIngestor):
 
     def _check(self, store: Any) -> str:
         """The collection's space, after checking its dimension and space against the model."""
-        config = store.configuration or {}
+        config = getattr(store, "configuration", None) or {}
         index = config.get("hnsw") or config.get("spann") or {}
-        space = index.get("space", "l2")
+        space = index.get("space") or (store.metadata or {}).get("hnsw:space", "l2")  # older chromadb: metadata
         dim = (store.metadata or {}).get(DIMENSION_KEY)
         if dim is None:  # a collection made elsewhere: look at one stored vector, if any
             peek = self._call(lambda: store.get(limit=1, include=["embeddings"]), "reading the collection")
@@ -231,7 +232,7 @@ class ChromaIngestor(BaseIngestor):
                 ),
                 "creating the collection",
             )
-        self._check(store)
+        self._checked = (store, self._check(store))
         limit = int(self._call(self.client.get_max_batch_size, "reading the server's max batch size"))
         size = min(self.upload_batch_size or limit, limit) if limit > 0 else (self.upload_batch_size or 1000)
         return _ChromaSink(self, store, size)
@@ -260,10 +261,12 @@ class ChromaIngestor(BaseIngestor):
             IntegrationError: the collection is missing or does not fit the model.
         """
         positive_int("k", k)
-        store = self._get_collection()
-        if store is None:
-            raise IntegrationError(f"collection {self.collection!r} does not exist; ingest documents into it first")
-        space = self._check(store)
+        if self._checked is None:  # checked once per ingestor; an ingest checks again
+            store = self._get_collection()
+            if store is None:
+                raise IntegrationError(f"collection {self.collection!r} does not exist; ingest documents into it first")
+            self._checked = (store, self._check(store))
+        store, space = self._checked
         embedding = np.asarray(self._encode_query(query), dtype=np.float32)
         where = to_where(filter)
         found = self._call(

@@ -165,6 +165,7 @@ class QdrantIngestor(BaseIngestor):
         # Embedded Qdrant is not thread-safe; a server client is, but one lock costs little here.
         self._lock = threading.Lock()
         self._recreated = False
+        self._checked_layout: bool | None = None  # has BM25 vectors, once the collection was checked
 
     # ---- collection --------------------------------------------------------------------------
 
@@ -208,7 +209,8 @@ class QdrantIngestor(BaseIngestor):
                 f"collection {self.collection!r} has a sparse vector {self.sparse_vector_name!r} without the IDF "
                 f"modifier, so BM25 scores would be wrong; {fix}"
             )
-        return sparse is not None
+        self._checked_layout = sparse is not None
+        return self._checked_layout
 
     def _open_for_writing(self) -> _QdrantSink:
         _, models = _qdrant()
@@ -238,6 +240,7 @@ class QdrantIngestor(BaseIngestor):
                 ),
                 "creating the collection",
             )
+            self._checked_layout = self.hybrid
         return _QdrantSink(self, self.hybrid)
 
     # ---- reading -----------------------------------------------------------------------------
@@ -273,9 +276,11 @@ class QdrantIngestor(BaseIngestor):
         """
         positive_int("k", k)
         _, models = _qdrant()
-        if not self._call(lambda: self.client.collection_exists(self.collection), "checking the collection"):
-            raise IntegrationError(f"collection {self.collection!r} does not exist; ingest documents into it first")
-        has_sparse = self._collection_layout()
+        has_sparse = self._checked_layout
+        if has_sparse is None:  # checked once per ingestor; an ingest checks again
+            if not self._call(lambda: self.client.collection_exists(self.collection), "checking the collection"):
+                raise IntegrationError(f"collection {self.collection!r} does not exist; ingest documents into it first")
+            has_sparse = self._collection_layout()
         mode = mode or ("hybrid" if has_sparse else "dense")
         if mode not in ("dense", "sparse", "hybrid"):
             raise ConfigError(f"mode must be 'dense', 'sparse' or 'hybrid', found {mode!r}")
