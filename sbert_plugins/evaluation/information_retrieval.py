@@ -130,10 +130,6 @@ class InformationRetrievalEvaluator(Evaluator):
 
     def compute(self, model: SentenceEncoder) -> dict[str, float]:
         names = similarity_names_for(model, self.similarity_fn_names)
-        return self.compute_for(model, names)
-
-    def compute_for(self, model: SentenceEncoder, names: list[str]) -> dict[str, float]:
-        """The metrics for the similarity functions ``names`` (see the class)."""
         options: dict[str, Any] = {
             "batch_size": self.batch_size,
             "truncate_dim": self.truncate_dim,
