@@ -23,6 +23,7 @@ SCHEDULE_FIELDS = (
     "seed",
     "batch_sampler",
     "samples_per_label",
+    "group_by_length",
     "multi_dataset_sampling",
     "drop_last",
 )
@@ -49,6 +50,8 @@ class TrainingConfig(BaseModel):
         batch_sampler: ``random``; ``no_duplicates`` (no text twice in a batch, for in-batch negatives);
             ``group_by_label`` (``samples_per_label`` rows of each label together, for batch triplet losses).
             One name for all datasets, or a dict keyed by dataset name.
+        group_by_length: with the ``random`` sampler, put rows of similar token length in the same batch
+            (sorted within windows of 50 batches, then the batches shuffled): much less padding is computed.
         multi_dataset_sampling: with several datasets, ``round_robin`` (one batch of each in turn, until the
             smallest runs out) or ``proportional`` (every batch of every dataset, in random order).
         drop_last: drop each dataset's last, incomplete batch.
@@ -86,6 +89,7 @@ class TrainingConfig(BaseModel):
     precision: MixedPrecision = "fp32"
     batch_sampler: SamplerName | dict[str, SamplerName] = "random"
     samples_per_label: int = Field(2, ge=2)
+    group_by_length: bool = False
     multi_dataset_sampling: MultiDatasetSampling = "proportional"
     drop_last: bool = False
     eval_steps: int | None = Field(None, ge=1)

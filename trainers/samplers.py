@@ -32,20 +32,50 @@ def _permutation(n: int, generator: torch.Generator) -> list[int]:
 
 
 class RandomBatchSampler:
-    """Shuffles the rows and cuts them into batches of ``batch_size`` (the last one smaller unless ``drop_last``)."""
+    """Shuffles the rows and cuts them into batches of ``batch_size`` (the last one smaller unless ``drop_last``).
 
-    def __init__(self, size: int, batch_size: int, *, drop_last: bool = False) -> None:
+    With ``lengths`` (one per row, e.g. the longest text's token count), batches are grouped by length:
+    the shuffled rows are taken ``window`` batches at a time, sorted by length inside that window and cut
+    into batches, and then all batches are shuffled. Each batch then holds rows of similar length, so
+    padding to the batch's longest text wastes little compute (on STSb about half the padded tokens
+    of random batches), while which rows meet and the order of batches stay random.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        batch_size: int,
+        *,
+        drop_last: bool = False,
+        lengths: Sequence[int] | None = None,
+        window: int = 50,
+    ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, found {batch_size}")
+        if lengths is not None and len(lengths) != size:
+            raise ConfigError(f"lengths has {len(lengths)} entries for {size} rows")
+        if window < 1:
+            raise ConfigError(f"window must be at least 1, found {window}")
         self.size = size
         self.batch_size = batch_size
         self.drop_last = drop_last
+        self.lengths = lengths
+        self.window = window
 
     def batches(self, generator: torch.Generator) -> list[Batch]:
         order = _permutation(self.size, generator)
+        if self.lengths is not None:
+            lengths, span = self.lengths, self.batch_size * self.window
+            order = [
+                i
+                for start in range(0, self.size, span)
+                for i in sorted(order[start : start + span], key=lengths.__getitem__)
+            ]
         result = [order[i : i + self.batch_size] for i in range(0, self.size, self.batch_size)]
         if self.drop_last and result and len(result[-1]) < self.batch_size:
             result.pop()
+        if self.lengths is not None:
+            result = [result[i] for i in _permutation(len(result), generator)]
         return result
 
 
@@ -147,15 +177,17 @@ def make_sampler(
     *,
     samples_per_label: int = 2,
     drop_last: bool = False,
+    lengths: Sequence[int] | None = None,
 ) -> BatchSampler:
-    """The sampler called ``name`` over ``dataset``.
+    """The sampler called ``name`` over ``dataset``; ``lengths`` (one per row) groups the random sampler's
+    batches by length.
 
     Raises:
         ConfigError: an unknown name.
         DataError: ``group_by_label`` on a dataset without integer labels.
     """
     if name == "random":
-        return RandomBatchSampler(len(dataset), batch_size, drop_last=drop_last)
+        return RandomBatchSampler(len(dataset), batch_size, drop_last=drop_last, lengths=lengths)
     if name == "no_duplicates":
         rows = list(zip(*dataset.texts))
         return NoDuplicatesBatchSampler(rows, batch_size, drop_last=drop_last)

@@ -119,18 +119,32 @@ class Trainer:
         self._tokenize: Callable[[list[str]], dict[str, Tensor]] = tokenize  # type: ignore[assignment]
         self.output_dir = Path(self.config.output_dir)
         self.state = TrainerState()
-        self.samplers: dict[str, BatchSampler] = {
-            name: make_sampler(
-                self.config.sampler_for(name),
+        self.samplers: dict[str, BatchSampler] = {}
+        for name, dataset in self.datasets.items():
+            sampler = self.config.sampler_for(name)
+            grouped = self.config.group_by_length and sampler == "random"
+            self.samplers[name] = make_sampler(
+                sampler,
                 dataset,
                 self.config.batch_size,
                 samples_per_label=self.config.samples_per_label,
                 drop_last=self.config.drop_last,
+                lengths=self._row_lengths(dataset, self.losses[name]) if grouped else None,
             )
-            for name, dataset in self.datasets.items()
-        }
 
     # ---- the epoch plan ---------------------------------------------------------------------------
+
+    def _row_lengths(self, dataset: TrainingDataset, loss: nn.Module) -> list[int]:
+        """Each row's longest text, in tokens when the model tokenizes (else in characters)."""
+        if getattr(loss, "takes_texts", False) or self._tokenize is None:
+            return [max(len(t) for t in row) for row in zip(*dataset.texts)]
+        longest = [0] * len(dataset)
+        for column in dataset.texts:
+            for start in range(0, len(column), 1024):
+                mask = self._tokenize(column[start : start + 1024])["attention_mask"]
+                for offset, count in enumerate(mask.sum(dim=1).tolist()):
+                    longest[start + offset] = max(longest[start + offset], int(count))
+        return longest
 
     def epoch_batches(self, epoch: int) -> list[tuple[str, Batch]]:
         """The batches of ``epoch`` in order, as (dataset name, row indices); the same for the same seed and epoch."""

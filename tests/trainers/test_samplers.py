@@ -79,3 +79,19 @@ def test_proportional_keeps_every_batch_and_each_dataset_in_order() -> None:
     assert [rows for name, rows in plan if name == "a"] == batches["a"]
     assert [rows for name, rows in plan if name == "b"] == batches["b"]
     assert [name for name, _ in plan] != ["a"] * 30 + ["b"] * 10
+
+
+def test_length_grouping_cuts_padding_and_keeps_every_row() -> None:
+    lengths = [int(x) for x in torch.randint(3, 60, (400,), generator=_generator(5))]
+    plain = RandomBatchSampler(400, 16).batches(_generator())
+    grouped_sampler = RandomBatchSampler(400, 16, lengths=lengths, window=10)
+    grouped = grouped_sampler.batches(_generator())
+    assert grouped == grouped_sampler.batches(_generator())
+    assert sorted(i for b in grouped for i in b) == list(range(400))
+
+    def padded(batches: list[list[int]]) -> int:
+        return sum(len(b) * max(lengths[i] for i in b) for b in batches)
+
+    assert padded(grouped) < 0.75 * padded(plain)
+    firsts = [max(lengths[i] for i in b) for b in grouped]
+    assert firsts != sorted(firsts) and firsts != sorted(firsts, reverse=True)  # batch order stays random

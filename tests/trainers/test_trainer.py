@@ -241,6 +241,17 @@ def test_each_column_is_tokenized_once_and_padded_to_the_batch_longest(
     assert expected[1] < tiny_encoder.max_seq_length
 
 
+def test_group_by_length_batches_rows_of_similar_token_length(tiny_encoder: SentenceEncoder, tmp_path: Path) -> None:
+    short = [{"a": "a man", "b": "a dog"}] * 4
+    long = [{"a": "a man plays guitar in the park", "b": "a dog runs in the park with a boy"}] * 4
+    rows = [r for pair in zip(short, long) for r in pair]
+    loss = RecordingLoss(tiny_encoder)
+    config = _config(tmp_path / "out", batch_size=4, group_by_length=True)
+    Trainer(tiny_encoder, loss=loss, train_data=rows, config=config).train()
+    widths = sorted(features[1]["input_ids"].shape[1] for features in loss.seen)
+    assert widths == [4, 11]  # each batch holds rows of one length only: no padding
+
+
 def test_losses_that_take_texts_get_the_raw_columns(tiny_encoder: SentenceEncoder, tmp_path: Path) -> None:
     loss = RecordingLoss(tiny_encoder, takes_texts=True)
     Trainer(
