@@ -18,9 +18,11 @@ from trainers import losses
 from trainers.config import TrainingConfig
 from trainers.data import TrainingDataset, load_dataset, load_datasets
 from trainers.samplers import GroupByLabelBatchSampler, NoDuplicatesBatchSampler, RandomBatchSampler
-from trainers.trainer import Evaluator, Trainer, TrainerState
+from trainers.state import Callback, Evaluator, TrainerState
+from trainers.trainer import Trainer
 
 __all__ = [
+    "Callback",
     "Evaluator",
     "GroupByLabelBatchSampler",
     "NoDuplicatesBatchSampler",

@@ -9,15 +9,14 @@ log / evaluate / checkpoint / callbacks. At the end: restore the best model, sav
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,43 +30,12 @@ from trainers.data import TrainingDataset, load_datasets
 from trainers.model_card import write_model_card
 from trainers.optim import build_optimizer, build_scheduler, trainable_parameters
 from trainers.samplers import Batch, BatchSampler, interleave, make_sampler
+from trainers.state import Callback, Evaluator, TrainerState
+from trainers.training_log import JsonlLog
 
 logger = logging.getLogger(__name__)
 
 LOG_FILE = "training_log.jsonl"
-
-
-@runtime_checkable
-class Evaluator(Protocol):
-    """What the trainer needs from an evaluator: ``evaluator(model) -> {metric: value}`` and the metric that
-    matters most (optionally ``greater_is_better``, default True)."""
-
-    primary_metric: str
-
-    def __call__(self, model: Any) -> dict[str, float]: ...
-
-
-@dataclass
-class TrainerState:
-    """Where training stands; saved in every checkpoint and handed to callbacks after each optimizer step."""
-
-    global_step: int = 0
-    total_steps: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    """Index, in the epoch's list of batches, of the next batch to train on."""
-    best_metric: float | None = None
-    best_step: int | None = None
-    best_metrics: dict[str, float] = field(default_factory=dict)
-    evals_without_improvement: int = 0
-    last_metrics: dict[str, float] = field(default_factory=dict)
-    last_eval_step: int | None = None
-    loss_sum: float = 0.0
-    loss_count: int = 0
-    should_stop: bool = False
-
-
-Callback = Callable[[TrainerState], "bool | None"]
 
 
 class Trainer:
@@ -193,7 +161,7 @@ class Trainer:
         resume = resume_from if resume_from is not None else cfg.resume_from
         if resume is not None:
             self._resume(ckpt.resolve_checkpoint(str(resume), self.output_dir), optimizer, scheduler, scaler)
-        log = _JsonlLog(self.output_dir / LOG_FILE, keep_until=self.state.global_step if resume is not None else 0)
+        log = JsonlLog(self.output_dir / LOG_FILE, keep_until=self.state.global_step if resume is not None else 0)
         state = self.state
         start_step = state.global_step
         rows_seen = 0
@@ -338,7 +306,7 @@ class Trainer:
             self.model.train(was_training)
         return metrics
 
-    def _evaluate(self, log: _JsonlLog) -> None:
+    def _evaluate(self, log: JsonlLog) -> None:
         state, cfg = self.state, self.config
         metrics = self.evaluate()
         state.last_metrics, state.last_eval_step = metrics, state.global_step
@@ -407,30 +375,6 @@ class Trainer:
             metrics=metrics,
             eval_metrics=self.state.best_metrics or self.state.last_metrics,
         )
-
-
-class _JsonlLog:
-    """Appends one JSON object per line; on resume, drops the lines written after the checkpoint's step."""
-
-    def __init__(self, path: Path, *, keep_until: int) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if keep_until <= 0:
-            path.write_text("", encoding="utf-8")
-        elif path.is_file():
-            kept = [line for line in path.read_text(encoding="utf-8").splitlines() if _step_of(line) <= keep_until]
-            path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-
-    def write(self, record: dict[str, Any]) -> None:
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-
-
-def _step_of(line: str) -> int:
-    try:
-        return int(json.loads(line).get("step", 0))
-    except (ValueError, AttributeError):
-        return 0
 
 
 def _match_losses(
