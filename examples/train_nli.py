@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-5)
-    parser.add_argument("--output", default="output/nli")
+    parser.add_argument("--output", default="out/nli")
     args = parser.parse_args()
 
     model = SentenceEncoder(args.model)

@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-5)
-    parser.add_argument("--output", default="output/paraphrase")
+    parser.add_argument("--output", default="out/paraphrase")
     args = parser.parse_args()
 
     model = SentenceEncoder(args.model)

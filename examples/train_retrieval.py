@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-5)
-    parser.add_argument("--output", default="output/retrieval")
+    parser.add_argument("--output", default="out/retrieval")
     args = parser.parse_args()
 
     corpus, queries, relevant = read_scifact()
