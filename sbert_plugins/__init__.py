@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from sbert_plugins.cross_encoder import CrossEncoder
 from sbert_plugins.encoder import SentenceEncoder
 from sbert_plugins.errors import (
     ConfigError,
@@ -34,6 +35,7 @@ from sbert_plugins.similarity import (
 
 __all__ = [
     "ConfigError",
+    "CrossEncoder",
     "DataError",
     "IntegrationError",
     "MissingDependencyError",

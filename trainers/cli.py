@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
     )
     add_model_arguments(parser)
     parser.add_argument("--train", required=True, nargs="+", type=Path, help="training file(s); one dataset each")
-    parser.add_argument("--loss", required=True, help=f"loss class, one of: {', '.join(losses.__all__)}")
+    parser.add_argument("--loss", required=True, help=f"loss class, one of: {', '.join(losses.EMBEDDING_LOSSES)}")
     parser.add_argument(
         "--loss-args", default="{}", help="JSON keyword arguments of the loss, e.g. '{\"num_labels\": 3}'"
     )
@@ -65,11 +65,11 @@ def resolve_loss_class(name: str) -> type[nn.Module]:
         ConfigError: no such loss (the message lists them).
     """
     wanted = name.lower().replace("_", "").replace("-", "").removesuffix("loss")
-    for candidate in losses.__all__:
+    for candidate in losses.EMBEDDING_LOSSES:
         if candidate.lower().removesuffix("loss") == wanted:
             cls: type[nn.Module] = getattr(losses, candidate)
             return cls
-    raise ConfigError(f"unknown loss {name!r}; choose one of: {', '.join(losses.__all__)}")
+    raise ConfigError(f"unknown loss {name!r}; choose one of: {', '.join(losses.EMBEDDING_LOSSES)}")
 
 
 def build_evaluator(dataset: TrainingDataset) -> Any:

@@ -18,6 +18,11 @@ Pick a loss by the shape of the data:
 
 Every loss holds the model as a sub-module (``loss.parameters()`` includes the model's, and
 SoftmaxLoss adds its classifier); ``min_columns`` / ``max_columns`` give the accepted column counts.
+
+Cross-encoder losses live in :mod:`trainers.losses.cross_encoder`; those whose names do not clash with a
+loss above (BinaryCrossEntropyLoss, CrossEntropyLoss, LambdaLoss, ListMLELoss, ListNetLoss, PListMLELoss,
+RankNetLoss) are also importable from here. MSELoss, MarginMSELoss and MultipleNegativesRankingLoss here
+are the bi-encoder ones: use ``losses.cross_encoder.MSELoss`` etc. for a CrossEncoder.
 """
 
 from __future__ import annotations
@@ -30,6 +35,15 @@ from trainers.losses.batch_semi_hard_triplet import BatchSemiHardTripletLoss
 from trainers.losses.contrastive import ContrastiveLoss
 from trainers.losses.cosent import CoSENTLoss
 from trainers.losses.cosine_similarity import CosineSimilarityLoss
+from trainers.losses.cross_encoder import (
+    BinaryCrossEntropyLoss,
+    CrossEntropyLoss,
+    LambdaLoss,
+    ListMLELoss,
+    ListNetLoss,
+    PListMLELoss,
+    RankNetLoss,
+)
 from trainers.losses.margin_mse import MarginMSELoss
 from trainers.losses.mse import MSELoss
 from trainers.losses.multiple_negatives_ranking import MultipleNegativesRankingLoss
@@ -43,13 +57,23 @@ __all__ = [
     "BatchHardSoftMarginTripletLoss",
     "BatchHardTripletLoss",
     "BatchSemiHardTripletLoss",
+    "BinaryCrossEntropyLoss",
     "CoSENTLoss",
     "ContrastiveLoss",
     "CosineSimilarityLoss",
+    "CrossEntropyLoss",
+    "LambdaLoss",
+    "ListMLELoss",
+    "ListNetLoss",
     "MSELoss",
     "MarginMSELoss",
     "MultipleNegativesRankingLoss",
     "OnlineContrastiveLoss",
+    "PListMLELoss",
+    "RankNetLoss",
     "SoftmaxLoss",
     "TripletLoss",
 ]
+
+# The sentence-embedding losses, for a SentenceEncoder; the others above take a CrossEncoder (and texts).
+EMBEDDING_LOSSES = tuple(name for name in __all__ if not getattr(globals()[name], "takes_texts", False))

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from sbert_plugins.cross_encoder import CrossEncoder
 from sbert_plugins.encoder import SentenceEncoder
 from sbert_plugins.errors import DataError
 from trainers.losses._checks import check_column_count, check_embeddings
@@ -47,6 +48,12 @@ class EmbeddingLoss(nn.Module, ABC):
 
     def __init__(self, model: SentenceEncoder) -> None:
         super().__init__()
+        if isinstance(model, CrossEncoder):
+            raise TypeError(
+                f"{type(self).__name__} trains sentence embeddings; for a CrossEncoder use "
+                f"trainers.losses.cross_encoder.{type(self).__name__} (if it exists there) or another loss "
+                "listed in trainers.losses.cross_encoder"
+            )
         if not isinstance(model, nn.Module):
             raise TypeError(f"{type(self).__name__} expects a SentenceEncoder, found {type(model).__name__}")
         self.model = model

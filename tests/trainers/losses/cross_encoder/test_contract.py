@@ -111,3 +111,20 @@ def test_a_model_with_the_wrong_number_of_labels_is_refused(
 def test_bad_hyper_parameters_are_config_errors(name: str, kwargs: dict, message: str, model: CrossEncoder) -> None:
     with pytest.raises(ConfigError, match=message):
         getattr(losses, name)(model, **kwargs)
+
+
+def test_a_bi_encoder_loss_given_a_cross_encoder_names_the_cross_encoder_loss(model: CrossEncoder) -> None:
+    from trainers import losses as all_losses
+
+    with pytest.raises(TypeError, match=r"trainers\.losses\.cross_encoder\.MSELoss"):
+        all_losses.MSELoss(model)  # type: ignore[arg-type]
+
+
+def test_losses_without_a_bi_encoder_namesake_are_exported_at_the_top_level() -> None:
+    from trainers import losses as all_losses
+
+    for name in losses.__all__:
+        exported = getattr(all_losses, name)
+        assert (exported is getattr(losses, name)) == (
+            name not in {"MSELoss", "MarginMSELoss", "MultipleNegativesRankingLoss"}
+        )
