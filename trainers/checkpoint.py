@@ -4,7 +4,8 @@ A checkpoint folder ``checkpoints/step-00000120/`` holds:
 
 - ``model.safetensors``: the model's weights (``state_dict``);
 - ``training_state.pt``: optimizer, scheduler, gradient scaler, the losses' own weights (a classifier
-  head, for instance) and the random number generator states (Python, NumPy, torch CPU and CUDA);
+  head, for instance) and the random number generator states (Python, NumPy, torch CPU and CUDA), one set
+  per rank in a distributed run (rank 0 writes the checkpoint for all);
 - ``trainer_state.json``: step, epoch, position inside the epoch, best metric, log summary, and the config.
 
 It is written to a hidden temporary folder beside its final place and renamed when complete, so a crash
@@ -17,7 +18,7 @@ import json
 import os
 import random
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -156,8 +157,13 @@ def save_checkpoint(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     scaler: torch.amp.GradScaler | None,
     trainer_state: Mapping[str, Any],
+    rng_states: Sequence[Mapping[str, Any]] | None = None,
 ) -> Path:
-    """Write a checkpoint folder at ``target`` atomically; returns ``target``."""
+    """Write a checkpoint folder at ``target`` atomically; returns ``target``.
+
+    ``rng_states``: every rank's :func:`capture_rng` in rank order (distributed runs); default: this process's.
+    """
+    per_rank = list(rng_states) if rng_states is not None else [capture_rng()]
 
     def write(folder: Path) -> None:
         save_model(model, str(folder / MODEL_FILE))
@@ -167,7 +173,8 @@ def save_checkpoint(
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "losses": {name: own_state(loss, model) for name, loss in losses.items()},
-                "rng": capture_rng(),
+                "rng": per_rank[0],
+                "rng_per_rank": per_rank,
             },
             folder / STATE_FILE,
         )
@@ -184,8 +191,11 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     scaler: torch.amp.GradScaler | None,
+    rank: int = 0,
 ) -> dict[str, Any]:
     """Load a checkpoint into the given objects and restore the RNG states; returns the trainer state.
+
+    ``rank``: whose RNG states to restore, when the checkpoint holds one set per rank.
 
     Raises:
         ConfigError: the checkpoint's losses do not match the ones given.
@@ -203,7 +213,8 @@ def load_checkpoint(
     scheduler.load_state_dict(saved["scheduler"])
     if scaler is not None and saved["scaler"] is not None:
         scaler.load_state_dict(saved["scaler"])
-    restore_rng(saved["rng"])
+    per_rank = saved.get("rng_per_rank") or [saved["rng"]]
+    restore_rng(per_rank[rank] if rank < len(per_rank) else saved["rng"])
     state: dict[str, Any] = json.loads((folder / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
     return state
 

@@ -229,3 +229,28 @@ def interleave(
             position[name] += 1
         return result
     raise ConfigError(f"unknown multi_dataset_sampling {mode!r}; use round_robin or proportional")
+
+
+def shard(batches: list[tuple[str, Batch]], rank: int, world_size: int) -> list[tuple[str, Batch]]:
+    """Rank ``rank``'s part of each global batch, for ``world_size`` processes training together.
+
+    Every rank builds the same global batches from the same seed and keeps its contiguous slice of each:
+    ``world_size`` slices whose sizes differ by at most one row, so the global batch is the concatenation of
+    the local batches in rank order. A global batch with fewer rows than ranks is left out on every rank
+    (each rank must have a row to train on at each step).
+
+    Raises:
+        ConfigError: ``rank`` is not in ``[0, world_size)``.
+    """
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ConfigError(f"rank {rank} is not a valid rank among {world_size} processes")
+    if world_size == 1:
+        return batches
+    result: list[tuple[str, Batch]] = []
+    for name, batch in batches:
+        if len(batch) < world_size:
+            continue
+        size, extra = divmod(len(batch), world_size)
+        start = rank * size + min(rank, extra)
+        result.append((name, batch[start : start + size + (1 if rank < extra else 0)]))
+    return result

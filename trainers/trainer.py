@@ -4,6 +4,11 @@ for each epoch: build the epoch's batches (samplers seeded by seed + epoch) → 
 texts, tokenize each text column in one call (padded to the batch's longest text) → loss(features, labels)
 → backward → every ``gradient_accumulation_steps`` batches: clip, optimizer step, scheduler step →
 log / evaluate / checkpoint / callbacks. At the end: restore the best model, save the model with its card.
+
+Started by ``torchrun`` (several processes), the same loop runs on every rank with DistributedDataParallel:
+each rank trains on its slice of every global batch of ``batch_size * world_size`` rows, the gradients are
+averaged over ranks, rank 0 alone evaluates and writes files, and every rank takes the decisions (best model,
+early stopping) from rank 0's metrics.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from tqdm.auto import tqdm
 
 from sbert_plugins.errors import ConfigError
 from trainers import checkpoint as ckpt
+from trainers import distributed
 from trainers.config import TrainingConfig
 from trainers.data import TrainingDataset, load_datasets
 from trainers.model_card import write_model_card
 from trainers.optim import build_optimizer, build_scheduler, trainable_parameters
-from trainers.samplers import Batch, BatchSampler, interleave, make_sampler
+from trainers.samplers import Batch, BatchSampler, interleave, make_sampler, shard
 from trainers.state import Callback, Evaluator, TrainerState
 from trainers.training_log import JsonlLog
 
@@ -50,7 +56,12 @@ class Trainer:
         config: the :class:`TrainingConfig` (default: all defaults).
         evaluator: one evaluator or a list, run every ``config.eval_steps`` steps and at the end.
         callbacks: functions called with the :class:`TrainerState` after each optimizer step; returning True
-            stops training (the model is still saved).
+            stops training (the model is still saved). In a distributed run, True on any rank stops every rank.
+
+    Distributed training: run the same script with ``torchrun --nproc_per_node N script.py``. The trainer
+    reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``, starts the process group (``nccl`` on CUDA, ``gloo`` on CPU)
+    unless one exists, trains on GPU ``LOCAL_RANK`` when the model is on CUDA, and treats ``batch_size`` as
+    rows per process (the global batch is ``batch_size * world_size``).
 
     Raises:
         DataError: a training row is malformed (the message names file and line); raised here, before training.
@@ -87,6 +98,7 @@ class Trainer:
         self._tokenize: Callable[[list[str]], dict[str, Tensor]] = tokenize  # type: ignore[assignment]
         self.output_dir = Path(self.config.output_dir)
         self.state = TrainerState()
+        self.world = distributed.world_info()
         self.samplers: dict[str, BatchSampler] = {}
         for name, dataset in self.datasets.items():
             sampler = self.config.sampler_for(name)
@@ -94,7 +106,7 @@ class Trainer:
             self.samplers[name] = make_sampler(
                 sampler,
                 dataset,
-                self.config.batch_size,
+                self.config.batch_size * self.world.world_size,
                 samples_per_label=self.config.samples_per_label,
                 drop_last=self.config.drop_last,
                 lengths=self._row_lengths(dataset, self.losses[name]) if grouped else None,
@@ -115,10 +127,12 @@ class Trainer:
         return longest
 
     def epoch_batches(self, epoch: int) -> list[tuple[str, Batch]]:
-        """The batches of ``epoch`` in order, as (dataset name, row indices); the same for the same seed and epoch."""
+        """This process's batches of ``epoch`` in order, as (dataset name, row indices); the same for the same
+        seed and epoch. In a distributed run, each is this rank's slice of a global batch."""
         generator = torch.Generator().manual_seed(self.config.seed + epoch)
         per_dataset = {name: sampler.batches(generator) for name, sampler in self.samplers.items()}
-        return interleave(per_dataset, self.config.multi_dataset_sampling, generator)
+        batches = interleave(per_dataset, self.config.multi_dataset_sampling, generator)
+        return shard(batches, self.world.rank, self.world.world_size)
 
     def _steps_in(self, batches: int) -> int:
         return math.ceil(batches / self.config.gradient_accumulation_steps)
@@ -143,10 +157,23 @@ class Trainer:
         cfg = self.config
         if cfg.num_threads is not None:
             torch.set_num_threads(cfg.num_threads)
-        device = _device_of(self.model)
+        self.world = distributed.world_info()
+        device = distributed.training_device(_device_of(self.model), self.world)
         if cfg.precision == "fp16" and device.type != "cuda":
             raise ConfigError("precision='fp16' needs a CUDA device; use 'bf16' on CPU")
-        _seed_everything(cfg.seed)
+        created = distributed.init_from_env(device)
+        try:
+            metrics = self._train(device, resume_from)
+        except BaseException:
+            distributed.destroy(created, wait=False)
+            raise
+        distributed.destroy(created)
+        return metrics
+
+    def _train(self, device: torch.device, resume_from: str | Path | None) -> dict[str, float]:
+        cfg, world = self.config, self.world
+        _seed_everything(cfg.seed + world.rank)  # dropout differs between ranks as between rows of one batch
+        self.model.to(device)
         for loss in self.losses.values():
             loss.to(device)
 
@@ -161,7 +188,9 @@ class Trainer:
         resume = resume_from if resume_from is not None else cfg.resume_from
         if resume is not None:
             self._resume(ckpt.resolve_checkpoint(str(resume), self.output_dir), optimizer, scheduler, scaler)
-        log = JsonlLog(self.output_dir / LOG_FILE, keep_until=self.state.global_step if resume is not None else 0)
+        keep_until = self.state.global_step if resume is not None else 0
+        log = JsonlLog(self.output_dir / LOG_FILE, keep_until=keep_until) if world.is_main else _NoLog()
+        ddp = distributed.wrap_for_training(self.model, self.losses, device) if world.distributed else None
         state = self.state
         start_step = state.global_step
         rows_seen = 0
@@ -169,7 +198,8 @@ class Trainer:
 
         for module in modules:
             module.train()
-        bar = tqdm(total=total, initial=state.global_step, desc="Training", unit="step", disable=not cfg.show_progress)
+        show = cfg.show_progress and world.is_main
+        bar = tqdm(total=total, initial=state.global_step, desc="Training", unit="step", disable=not show)
         window_loss = torch.zeros((), device=device)
         window_batches = 0
         accumulation = cfg.gradient_accumulation_steps
@@ -180,12 +210,15 @@ class Trainer:
             while position < len(batches) and state.global_step < total and not state.should_stop:
                 # One optimizer step: up to `accumulation` batches, fewer at the end of an epoch.
                 group = batches[position : position + accumulation]
-                for name, rows in group:
-                    features, labels = self._collate(name, rows, device)
-                    with self._autocast(device):
-                        loss_value = self.losses[name](features, labels)
-                    scaled = loss_value / len(group)
-                    (scaler.scale(scaled) if scaler is not None else scaled).backward()
+                for index, (name, rows) in enumerate(group):
+                    # DDP averages the gradients over ranks only after the group's last batch.
+                    sync = ddp is None or index == len(group) - 1
+                    with contextlib.nullcontext() if sync or ddp is None else ddp.no_sync():
+                        features, labels = self._collate(name, rows, device)
+                        with self._autocast(device):
+                            loss_value = ddp(name, features, labels) if ddp else self.losses[name](features, labels)
+                        scaled = loss_value / len(group)
+                        (scaler.scale(scaled) if scaler is not None else scaled).backward()
                     window_loss += loss_value.detach().float()
                     window_batches += 1
                     rows_seen += len(rows)
@@ -196,7 +229,7 @@ class Trainer:
                 bar.update(1)
 
                 if state.global_step % cfg.logging_steps == 0 or state.global_step == total:
-                    mean_loss = float(window_loss.item()) / max(window_batches, 1)
+                    mean_loss = self._over_ranks(window_loss) / max(window_batches, 1)
                     state.loss_sum += mean_loss * window_batches
                     state.loss_count += window_batches
                     window_loss.zero_()
@@ -207,7 +240,7 @@ class Trainer:
                     self._evaluate(log)
                 if cfg.save_steps and state.global_step % cfg.save_steps == 0:
                     # Fold the loss window into the totals so that a resumed run logs the same means.
-                    state.loss_sum += float(window_loss.item())
+                    state.loss_sum += self._over_ranks(window_loss)
                     state.loss_count += window_batches
                     window_loss.zero_()
                     window_batches = 0
@@ -215,21 +248,22 @@ class Trainer:
                 for callback in self.callbacks:
                     if callback(state):
                         state.should_stop = True
+                if self.callbacks and world.distributed:
+                    state.should_stop = distributed.any_rank(state.should_stop, device)
             if position >= len(batches):
                 epoch += 1
                 state.epoch, state.batch_in_epoch = epoch, 0
         bar.close()
         if window_batches:  # the steps after the last logging step
-            state.loss_sum += float(window_loss.item())
+            state.loss_sum += self._over_ranks(window_loss)
             state.loss_count += window_batches
         runtime = time.perf_counter() - started
+        rows_seen = int(distributed.all_reduce_sum(torch.tensor(rows_seen, device=device)).item())
 
         if self.evaluators and state.last_eval_step != state.global_step:
             self._evaluate(log)
-        best = self.output_dir / ckpt.CHECKPOINTS_DIR / ckpt.BEST_DIR
-        if self.evaluators and cfg.load_best_model_at_end and state.best_step is not None and best.is_dir():
-            ckpt.load_weights(best, self.model)
-            logger.info("restored the best model (step %d, %s)", state.best_step, state.best_metric)
+        if self.evaluators and cfg.load_best_model_at_end and state.best_step is not None:
+            self._restore_best()
         metrics = {
             "train_loss": state.loss_sum / max(state.loss_count, 1),
             "train_steps": float(state.global_step),
@@ -239,9 +273,15 @@ class Trainer:
         }
         final_eval = state.best_metrics if cfg.load_best_model_at_end and state.best_metrics else state.last_metrics
         metrics.update(final_eval)
-        self._save_final(metrics, steps_this_run=state.global_step - start_step)
+        if world.is_main:
+            self._save_final(metrics, steps_this_run=state.global_step - start_step)
         log.write({"step": state.global_step, "final": metrics})
+        distributed.barrier()  # the saved model is complete before any rank returns
         return metrics
+
+    def _over_ranks(self, window_loss: Tensor) -> float:
+        """The loss window's sum averaged over ranks (each rank's own sum when not distributed)."""
+        return float(distributed.all_reduce_sum(window_loss).item()) / self.world.world_size
 
     # ---- one step ---------------------------------------------------------------------------------
 
@@ -308,7 +348,8 @@ class Trainer:
 
     def _evaluate(self, log: JsonlLog) -> None:
         state, cfg = self.state, self.config
-        metrics = self.evaluate()
+        # Rank 0 evaluates; every rank takes the same best-model and early-stopping decisions from its metrics.
+        metrics: dict[str, float] = distributed.broadcast_object(self.evaluate() if self.world.is_main else None)
         state.last_metrics, state.last_eval_step = metrics, state.global_step
         log.write({"step": state.global_step, "eval": metrics})
         name = cfg.metric_for_best_model or self.evaluators[0].primary_metric
@@ -324,7 +365,7 @@ class Trainer:
         ):
             state.best_metric, state.best_step, state.best_metrics = value, state.global_step, dict(metrics)
             state.evals_without_improvement = 0
-            if cfg.load_best_model_at_end:
+            if cfg.load_best_model_at_end and self.world.is_main:
                 ckpt.save_weights(self.output_dir / ckpt.CHECKPOINTS_DIR / ckpt.BEST_DIR, self.model, metrics)
         else:
             state.evals_without_improvement += 1
@@ -333,25 +374,51 @@ class Trainer:
                 logger.info("early stopping: %s did not improve for %d evaluations", name, patience)
                 state.should_stop = True
 
+    def _restore_best(self) -> None:
+        """Load the best model's weights (written by rank 0) and copy them to every rank."""
+        best = self.output_dir / ckpt.CHECKPOINTS_DIR / ckpt.BEST_DIR
+        restored = self.world.is_main and best.is_dir()
+        if restored:
+            ckpt.load_weights(best, self.model)
+            logger.info("restored the best model (step %s, %s)", self.state.best_step, self.state.best_metric)
+        if distributed.broadcast_object(restored):
+            distributed.broadcast_module(self.model)
+
     def _save_checkpoint(self, optimizer: Any, scheduler: Any, scaler: Any) -> None:
         root = self.output_dir / ckpt.CHECKPOINTS_DIR
-        trainer_state = {**asdict(self.state), "config": self.config.model_dump(mode="json")}
-        ckpt.save_checkpoint(
-            root / ckpt.checkpoint_name(self.state.global_step),
+        trainer_state = {
+            **asdict(self.state),
+            "world_size": self.world.world_size,
+            "config": self.config.model_dump(mode="json"),
+        }
+        rng_states = distributed.gather_objects(ckpt.capture_rng())  # each rank's dropout stream
+        if self.world.is_main:
+            ckpt.save_checkpoint(
+                root / ckpt.checkpoint_name(self.state.global_step),
+                model=self.model,
+                losses=self.losses,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                scaler=scaler,
+                trainer_state=trainer_state,
+                rng_states=rng_states,
+            )
+            ckpt.prune_checkpoints(root, self.config.save_total_limit)
+
+    def _resume(self, folder: Path, optimizer: Any, scheduler: Any, scaler: Any) -> None:
+        saved = ckpt.load_checkpoint(
+            folder,
             model=self.model,
             losses=self.losses,
             optimizer=optimizer,
             scheduler=scheduler,
             scaler=scaler,
-            trainer_state=trainer_state,
-        )
-        ckpt.prune_checkpoints(root, self.config.save_total_limit)
-
-    def _resume(self, folder: Path, optimizer: Any, scheduler: Any, scaler: Any) -> None:
-        saved = ckpt.load_checkpoint(
-            folder, model=self.model, losses=self.losses, optimizer=optimizer, scheduler=scheduler, scaler=scaler
+            rank=self.world.rank,
         )
         differences = self.config.schedule_differences(TrainingConfig(**saved.pop("config")))
+        saved_world = saved.pop("world_size", 1)
+        if saved_world != self.world.world_size:
+            differences["world_size"] = (self.world.world_size, saved_world)
         if differences:
             shown = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (b, a) in differences.items())
             raise ConfigError(f"{folder} was written under other settings ({shown}); resume with the same ones")
@@ -375,6 +442,16 @@ class Trainer:
             metrics=metrics,
             eval_metrics=self.state.best_metrics or self.state.last_metrics,
         )
+
+
+class _NoLog(JsonlLog):
+    """The training log of ranks other than 0: writes nothing."""
+
+    def __init__(self) -> None:
+        pass
+
+    def write(self, record: dict[str, Any]) -> None:
+        del record
 
 
 def _match_losses(

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from sbert_plugins.encoder import SentenceEncoder
 from sbert_plugins.errors import ConfigError
+from trainers import distributed
 from trainers.losses._base import EmbeddingLoss
 from trainers.losses._checks import choice, positive_number
 from trainers.losses._distances import SIMILARITIES, Similarity, similarity_matrix
@@ -38,6 +39,11 @@ class MultipleNegativesRankingLoss(EmbeddingLoss):
         partition_mode: ``"joint"`` (default) puts the chosen directions in one softmax;
             ``"per_direction"`` takes one softmax per direction and averages the losses (only for
             ``query_to_doc`` and ``doc_to_query``, whose candidates contain the positive).
+        gather_across_devices: in a distributed run (``torchrun``), score each rank's rows against the
+            anchors and documents of every rank, so the negatives span the global batch; gradients flow
+            back to the rank that embedded each row. The loss is scaled so that the gradient averaged by
+            DistributedDataParallel equals the single-process gradient of the mean over the global batch.
+            No effect in a single process.
 
     Inputs:
         ===============================================  =======================
@@ -82,6 +88,7 @@ class MultipleNegativesRankingLoss(EmbeddingLoss):
         similarity: Similarity = "cosine",
         directions: Sequence[Direction] = ("query_to_doc",),
         partition_mode: PartitionMode = "joint",
+        gather_across_devices: bool = False,
     ) -> None:
         super().__init__(model)
         self.scale = positive_number(self._name, "scale", scale)
@@ -95,33 +102,57 @@ class MultipleNegativesRankingLoss(EmbeddingLoss):
                 f"{self._name}: partition_mode='per_direction' only works with 'query_to_doc' and 'doc_to_query' "
                 "(the other directions' candidates do not contain the positive); use partition_mode='joint'"
             )
+        if not isinstance(gather_across_devices, bool):
+            raise ConfigError(
+                f"{self._name}: gather_across_devices must be True or False, found {gather_across_devices!r}"
+            )
+        self.gather_across_devices = gather_across_devices
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor | None = None) -> Tensor:
-        """The loss from ``[anchors, positives, negatives_1, ...]`` embeddings; ``labels`` are ignored."""
+        """The loss from ``[anchors, positives, negatives_1, ...]`` embeddings; ``labels`` are ignored.
+
+        With ``gather_across_devices`` in a distributed run, the candidates are every rank's rows and the
+        result is this rank's share: the sum of its rows' terms times ``world_size / global rows``
+        (averaged over ranks, the mean over the global batch).
+        """
         anchors, positives, *_ = self._check(embeddings)
         sim = self.similarity
-        documents = torch.cat(embeddings[1:], dim=0)  # positives first, then each negative column
-        rows = anchors.shape[0]
-        own = torch.arange(rows, device=anchors.device)
+        rows, device = anchors.shape[0], anchors.device
+        gather = self.gather_across_devices and distributed.world_size() > 1
+        if gather:
+            gathered = [distributed.gather_with_grad(e) for e in embeddings[1:]]
+            columns, offset = [g for g, _ in gathered], gathered[0][1]
+            needs_anchors = {"query_to_query", "doc_to_query"} & set(self.directions)
+            all_anchors = distributed.gather_with_grad(anchors)[0] if needs_anchors else anchors
+        else:
+            columns, all_anchors, offset = list(embeddings[1:]), anchors, 0
+        total = columns[0].shape[0]  # rows of the global batch (the local batch when not gathering)
+        documents = torch.cat(columns, dim=0)  # positives first, then each negative column
+        local = torch.arange(rows, device=device)
+        own = local + offset  # where each local row sits among the global rows
+        itself = torch.zeros(rows, total, dtype=torch.bool, device=device)
+        itself[local, own] = True
 
         scores = {"query_to_doc": similarity_matrix(anchors, documents, sim)}
         if "query_to_query" in self.directions:
-            itself = torch.eye(rows, dtype=torch.bool, device=anchors.device)
-            scores["query_to_query"] = similarity_matrix(anchors, anchors, sim).masked_fill(itself, -torch.inf)
+            scores["query_to_query"] = similarity_matrix(anchors, all_anchors, sim).masked_fill(itself, -torch.inf)
         if "doc_to_query" in self.directions:
-            scores["doc_to_query"] = similarity_matrix(positives, anchors, sim)
+            scores["doc_to_query"] = similarity_matrix(positives, all_anchors, sim)
         if "doc_to_doc" in self.directions:
-            # Row i's own documents (never its negatives here) sit at columns i, i + rows, i + 2 * rows, ...
-            own_documents = torch.eye(rows, dtype=torch.bool, device=anchors.device).repeat(1, len(embeddings) - 1)
+            # Row i's own documents (never its negatives here) sit at columns own_i, own_i + total, ...
+            own_documents = itself.repeat(1, len(columns))
             scores["doc_to_doc"] = similarity_matrix(positives, documents, sim).masked_fill(own_documents, -torch.inf)
         logits = [scores[name] * self.scale for name in self.directions]
-        positive_logit = scores["query_to_doc"][own, own] * self.scale
+        positive_logit = scores["query_to_doc"][local, own] * self.scale
 
         if self.partition_mode == "joint":
             log_partition = torch.logsumexp(torch.cat(logits, dim=1), dim=1)
         else:
             log_partition = torch.stack([torch.logsumexp(block, dim=1) for block in logits]).mean(dim=0)
-        return (log_partition - positive_logit).mean()
+        terms = log_partition - positive_logit
+        if not gather:
+            return terms.mean()
+        return terms.sum() * (distributed.world_size() / total)
 
     def get_config_dict(self) -> dict[str, Any]:
         """``scale``, ``similarity``, ``directions`` and ``partition_mode``."""
@@ -130,6 +161,7 @@ class MultipleNegativesRankingLoss(EmbeddingLoss):
             "similarity": self.similarity,
             "directions": list(self.directions),
             "partition_mode": self.partition_mode,
+            "gather_across_devices": self.gather_across_devices,
         }
 
 
