@@ -56,6 +56,19 @@ CLASSES = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
 NLI = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
 TEACHER = torch.randn(ROWS, 32, generator=torch.Generator().manual_seed(0))
 TEACHER_SCORES = torch.tensor([[9.0, 1.0, -2.0], [4.0, 3.5, 0.0], [7.0, 2.0, 1.0], [1.0, 0.0, 0.5]]).repeat(2, 1)
+# Contrastive tension pairs: rows 0, 3 and 6 are the same sentence twice (label 1 when derived from tokens).
+TENSION_B = [ANCHORS[i] if i % 3 == 0 else NEGATIVES[i] for i in range(ROWS)]
+# TSDAE rows: the original sentences with words deleted.
+DAMAGED = [
+    "man guitar",
+    "woman bread",
+    "dog runs park",
+    "children water",
+    "girl book",
+    "cat chair",
+    "dance",
+    "boy ball",
+]
 
 
 @dataclass(frozen=True)
@@ -82,4 +95,9 @@ CASES: dict[str, Case] = {
     "MSELoss": Case(labels=TEACHER),
     "MarginMSELoss": Case(columns=(ANCHORS, POSITIVES, NEGATIVES, SECOND_NEGATIVES), labels=TEACHER_SCORES),
     "SoftmaxLoss": Case(kwargs={"num_labels": 3}, columns=(ANCHORS, NEGATIVES), labels=NLI),
+    "DistillKLDivLoss": Case(columns=(ANCHORS, POSITIVES, NEGATIVES, SECOND_NEGATIVES), labels=TEACHER_SCORES),
+    "EmbedDistillLoss": Case(labels=TEACHER),
+    "ContrastiveTensionLoss": Case(columns=(ANCHORS, TENSION_B)),
+    "ContrastiveTensionLossInBatchNegatives": Case(columns=(ANCHORS,)),
+    "DenoisingAutoEncoderLoss": Case(columns=(DAMAGED, ANCHORS)),
 }
