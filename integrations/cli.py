@@ -4,7 +4,9 @@
     sbert-plugins search "what is a harp?" --qdrant ./qdrant-data --collection docs -k 5 [--rerank MODEL]
 
 ``--qdrant`` takes a folder (embedded mode) or a server URL (``--api-key`` or ``$QDRANT_API_KEY``,
-``--prefer-grpc``); ``--chroma`` takes a folder or ``http://HOST:PORT``.
+``--prefer-grpc``); ``--chroma`` takes a folder or ``http://HOST:PORT``. ``ingest --ray [ADDRESS]``
+runs the same ingest through Ray Data (a local Ray instance when no address is given; see
+:mod:`integrations.ray`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ def _open(args: argparse.Namespace, **options: Any) -> BaseIngestor:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    if args.ray is not None:
+        from integrations.ray.cli import ingest_with_ray
+
+        print(ingest_with_ray(args))
+        return 0
     with _open(args, hybrid=args.hybrid, recreate=args.recreate, batch_size=args.batch_size) as ingestor:
         summary = ingestor.ingest(args.corpus, show_progress=not args.quiet)
     print(summary)
@@ -130,6 +137,17 @@ def register_ingest(subparsers: Any) -> None:
     parser.add_argument("--recreate", action="store_true", help="delete the collection first")
     parser.add_argument("--batch-size", type=int, default=256, help="documents per encode step (default: 256)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run through Ray Data: a cluster address (ray://HOST:10001 or auto), or none for a local instance",
+    )
+    parser.add_argument("--actors", type=int, default=1, help="with --ray: embedding actors (default: 1)")
+    parser.add_argument("--gpus-per-actor", type=float, default=0.0, help="with --ray: GPUs per actor (default: 0)")
+    parser.add_argument("--cpus-per-actor", type=float, default=1.0, help="with --ray: CPUs per actor (default: 1)")
     parser.set_defaults(handler=_cmd_ingest)
 
 

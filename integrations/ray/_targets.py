@@ -1,0 +1,134 @@
+"""Where a Ray ingest writes: a Qdrant or Chroma collection, as a picklable, validated setting.
+
+A target opens the same ingestor the single-process path uses (so collection creation, the checks
+against the model, payload layout and retries are the ingestors' own), and builds a write handle for
+a worker process that talks to the same server without loading the model.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from integrations._pipeline import Sink
+from integrations._retry import RetryPolicy
+from sbert_plugins.errors import ConfigError
+
+if TYPE_CHECKING:
+    from integrations._base import BaseIngestor
+    from sbert_plugins.encoder import SentenceEncoder
+
+_REMOTE = ("http://", "https://")
+
+
+class _Target(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    collection: str = Field(min_length=1)
+    url: str | None = None
+    path: str | None = None
+    recreate: bool = False
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+    @model_validator(mode="after")
+    def _one_location(self) -> _Target:
+        if (self.url is None) == (self.path is None):
+            raise ValueError("pass exactly one of url= (a server) or path= (an embedded store)")
+        if self.url is not None and not self.url.startswith(_REMOTE):
+            raise ValueError(f"url must start with http:// or https://, found {self.url!r}")
+        return self
+
+    @property
+    def remote(self) -> bool:
+        """True for a server: Ray workers write to it directly (an embedded store is written by the driver)."""
+        return self.url is not None
+
+    @abstractmethod
+    def open(self, model: SentenceEncoder | str | Path | None, *, recreate: bool | None = None) -> BaseIngestor:
+        """The ingestor for this target (the single-process one, same rules); ``recreate`` overrides the field."""
+
+    @abstractmethod
+    def worker_sink(self, ingestor: BaseIngestor, max_batch_size: int) -> Sink:
+        """A write handle on the existing collection, for a worker (no model needed, nothing created)."""
+
+
+class QdrantTarget(_Target):
+    """A Qdrant collection: ``url`` (a server: the Ray workers write) or ``path`` (embedded: the driver writes).
+
+    Fields: ``api_key``, ``prefer_grpc``, ``timeout`` (seconds per request) for a server; ``hybrid``
+    (also store BM25 sparse vectors), ``recreate`` (drop the collection first), ``upload_batch_size``
+    (points per upsert) and ``retry`` as for :class:`~integrations.qdrant.QdrantIngestor`.
+    """
+
+    api_key: str | None = None
+    prefer_grpc: bool = False
+    timeout: int | None = None
+    hybrid: bool = False
+    upload_batch_size: int = Field(default=256, gt=0)
+
+    def open(self, model: SentenceEncoder | str | Path | None, *, recreate: bool | None = None) -> BaseIngestor:
+        from integrations.qdrant import QdrantIngestor
+
+        location: dict[str, Any] = (
+            {"url": self.url, "api_key": self.api_key, "prefer_grpc": self.prefer_grpc}
+            if self.url is not None
+            else {"path": self.path}
+        )
+        return QdrantIngestor(
+            model,
+            self.collection,
+            **location,
+            timeout=self.timeout,
+            hybrid=self.hybrid,
+            recreate=self.recreate if recreate is None else recreate,
+            upload_batch_size=self.upload_batch_size,
+            retry=self.retry,
+        )
+
+    def worker_sink(self, ingestor: BaseIngestor, max_batch_size: int) -> Sink:
+        from integrations.qdrant import QdrantIngestor, _QdrantSink
+
+        if not isinstance(ingestor, QdrantIngestor):
+            raise ConfigError(f"a Qdrant target needs a QdrantIngestor, found {type(ingestor).__name__}")
+        return _QdrantSink(ingestor, self.hybrid)
+
+
+class ChromaTarget(_Target):
+    """A Chroma collection: ``url`` (``http://HOST:PORT``: the Ray workers write) or ``path`` (embedded: the driver).
+
+    Fields: ``headers`` for the server; ``recreate``, ``upload_batch_size`` (records per upsert, capped
+    at the server's limit) and ``retry`` as for :class:`~integrations.chroma.ChromaIngestor`.
+    """
+
+    headers: dict[str, str] | None = None
+    upload_batch_size: int | None = Field(default=None, gt=0)
+
+    def open(self, model: SentenceEncoder | str | Path | None, *, recreate: bool | None = None) -> BaseIngestor:
+        from integrations.chroma import ChromaIngestor
+
+        location: dict[str, Any] = {"url": self.url, "headers": self.headers} if self.url else {"path": self.path}
+        return ChromaIngestor(
+            model,
+            self.collection,
+            **location,
+            recreate=self.recreate if recreate is None else recreate,
+            upload_batch_size=self.upload_batch_size,
+            retry=self.retry,
+        )
+
+    def worker_sink(self, ingestor: BaseIngestor, max_batch_size: int) -> Sink:
+        from integrations.chroma import ChromaIngestor, _ChromaSink
+        from sbert_plugins.errors import IntegrationError
+
+        if not isinstance(ingestor, ChromaIngestor):
+            raise ConfigError(f"a Chroma target needs a ChromaIngestor, found {type(ingestor).__name__}")
+        store = ingestor._get_collection()
+        if store is None:
+            raise IntegrationError(
+                f"collection {self.collection!r} disappeared from {self.url} while the Ray ingest was running; "
+                "run the ingest again"
+            )
+        return _ChromaSink(ingestor, store, max_batch_size)

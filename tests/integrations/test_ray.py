@@ -1,0 +1,194 @@
+"""Ray Data scale-out: embed_dataset parity, the Chroma (server) and Qdrant (embedded) ingest paths, the CLI.
+
+One local Ray instance (2 CPUs) serves the whole module: Ray takes seconds to start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("ray.data")
+
+from integrations.ray import ChromaTarget, QdrantTarget, embed_dataset, ingest_dataset, read_jsonl  # noqa: E402
+from integrations.ray._embed import ray_module  # noqa: E402
+from integrations.ray._write import REJECT, STATE, validate_batch  # noqa: E402
+from sbert_plugins import SentenceEncoder  # noqa: E402
+from sbert_plugins.errors import ConfigError, MissingDependencyError  # noqa: E402
+from tests.integrations.corpus import make_docs, make_text  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[Any]:
+    """A local Ray instance with 2 CPUs, started once for this module and stopped after it."""
+    if ray.is_initialized():
+        pytest.skip("another Ray instance is already running in this process")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1"}},
+    )
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def stored(url: str, collection: str) -> dict[str, Any]:
+    import chromadb
+
+    client = chromadb.HttpClient(host="127.0.0.1", port=int(url.rsplit(":", 1)[1]))
+    return client.get_collection(collection).get(include=["metadatas", "documents", "embeddings"])
+
+
+# ---- without a Ray instance -------------------------------------------------------------------
+
+
+def test_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(MissingDependencyError, match=r'pip install "sbert-plugins\[ray\]"'):
+        ray_module()
+
+
+def test_validation_follows_the_ingestor_rules() -> None:
+    rows = pa.Table.from_pylist(
+        [
+            {"_id": "a", "title": "Harp", "body": "a string instrument", "metadata": '{"year": 1}'},
+            {"_id": "b", "title": None, "body": "", "metadata": None},
+            {"_id": "c", "title": None, "body": "ok", "metadata": "not json"},
+        ]
+    )
+    out = validate_batch(rows, text_column="body", salt="s", check=None)
+    assert list(out["_text"]) == ["Harp a string instrument", None, None]
+    assert json.loads(out["_metadata_json"][0]) == {"year": 1, "title": "Harp"}
+    assert list(out[STATE]) == ["new", REJECT, REJECT] and list(out["_encode"]) == [True, False, False]
+    assert out["_reason"][1] == "text is empty" and "'metadata' must be an object" in out["_reason"][2]
+    from integrations._ingest import make_document
+
+    same = make_document({"_id": "a", "title": "Harp", "text": "a string instrument", "year": 1}, "x", salt="s")
+    assert (out["_point_id"][0], out["_content_hash"][0]) == (same.point_id, same.content_hash)  # type: ignore[union-attr]
+
+
+def test_invalid_settings_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="concurrency"):
+        embed_dataset(object(), "m", concurrency=(2, 1))
+    with pytest.raises(ConfigError, match="batch_size"):
+        embed_dataset(object(), "m", batch_size=0)
+    with pytest.raises(ValueError, match="exactly one of url"):
+        ChromaTarget(collection="c")
+    target = QdrantTarget(collection="c", url="http://localhost:6333", hybrid=True)
+    assert QdrantTarget.model_validate_json(target.model_dump_json()) == target
+
+
+# ---- on the local Ray instance ----------------------------------------------------------------
+
+
+def test_embed_dataset_equals_encode(ray_local: Any, tiny_model_dir: Path) -> None:
+    texts = [make_text(i) for i in range(40)]
+    ds = ray_local.data.from_items([{"id": i, "text": t} for i, t in enumerate(texts)])
+    expected = SentenceEncoder(tiny_model_dir, device="cpu").encode_documents(texts)
+    rows = embed_dataset(ds, tiny_model_dir, concurrency=2, batch_size=8, encode_batch_size=4).take_all()
+    rows.sort(key=lambda r: r["id"])
+    assert [r["text"] for r in rows] == texts
+    got = np.stack([r["embedding"] for r in rows])
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # An encoder object is shipped to the actors; a query role and normalisation apply as in encode.
+    encoder = SentenceEncoder(tiny_model_dir, device="cpu", prompts={"query": "query: "})
+    queries = embed_dataset(ds, encoder, role="query", normalize=True, embedding_column="q").take_all()
+    queries.sort(key=lambda r: r["id"])
+    np.testing.assert_allclose(
+        np.stack([r["q"] for r in queries]), encoder.encode_queries(texts, normalize=True), atol=1e-5
+    )
+
+
+@pytest.mark.server
+def test_chroma_server_every_document_exactly_once_also_when_run_twice(
+    ray_local: Any, tiny_model_dir: Path, chroma_url: str
+) -> None:
+    docs: list[dict[str, Any]] = make_docs(60)
+    docs.append({"id": "empty", "text": "", "metadata": {"n": -1, "parity": "none"}})
+    ds = ray_local.data.from_items(docs)
+    target = ChromaTarget(collection="ray-docs", url=chroma_url, recreate=True)
+    options: dict[str, Any] = {"concurrency": 1, "batch_size": 16, "writers": 2}
+
+    first = ingest_dataset(ds, tiny_model_dir, target, **options)
+    assert (first.written, first.overwritten, first.skipped) == (60, 0, 0)
+    assert [(r.doc_id, r.reason) for r in first.rejected] == [("empty", "text is empty")]
+    records = stored(chroma_url, "ray-docs")
+    assert sorted(m["_doc_id"] for m in records["metadatas"]) == sorted(f"doc-{i}" for i in range(60))
+    by_id = {
+        m["_doc_id"]: (m, d, e) for m, d, e in zip(records["metadatas"], records["documents"], records["embeddings"])
+    }
+    metadata, text, embedding = by_id["doc-7"]
+    assert text == make_text(7) and metadata["n"] == 7 and metadata["parity"] == "odd"
+    expected = SentenceEncoder(tiny_model_dir, device="cpu").encode_documents([make_text(7)])[0]
+    np.testing.assert_allclose(embedding, expected, atol=1e-5)
+
+    again = ingest_dataset(ds, tiny_model_dir, target.model_copy(update={"recreate": False}), **options)
+    assert (again.written, again.skipped, len(again.rejected)) == (0, 60, 1)
+    assert len(stored(chroma_url, "ray-docs")["ids"]) == 60
+
+    # The single-process ingestor sees the same ids and hashes: nothing left to write.
+    from integrations.chroma import ChromaIngestor
+
+    with ChromaIngestor(SentenceEncoder(tiny_model_dir, device="cpu"), "ray-docs", url=chroma_url) as ingestor:
+        summary = ingestor.ingest(docs, show_progress=False)
+        assert (summary.written, summary.skipped) == (0, 60)
+
+
+def test_qdrant_embedded_is_written_by_the_driver_and_reruns_write_nothing(
+    ray_local: Any, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("qdrant_client")
+    corpus = tmp_path / "corpus.jsonl"
+    lines = [json.dumps({"_id": d["id"], "title": "T", "text": d["text"], **d["metadata"]}) for d in make_docs(30)]
+    corpus.write_text("\n".join([*lines[:5], "{broken", *lines[5:]]) + "\n", encoding="utf-8")
+    target = QdrantTarget(collection="docs", path=str(tmp_path / "q"), hybrid=True)
+
+    first = ingest_dataset(read_jsonl(corpus), tiny_model_dir, target, batch_size=8)
+    assert (first.written, first.skipped) == (30, 0)
+    assert len(first.rejected) == 1 and "invalid JSON" in first.rejected[0].reason
+    again = ingest_dataset(read_jsonl(corpus), tiny_model_dir, target, batch_size=8)
+    assert (again.written, again.skipped) == (0, 30)
+
+    from integrations.qdrant import QdrantIngestor
+
+    model = SentenceEncoder(tiny_model_dir, device="cpu")
+    with QdrantIngestor(model, "docs", path=tmp_path / "q", hybrid=True) as ingestor:
+        assert ingestor.count() == 30
+        assert ingestor.ingest(corpus, show_progress=False).skipped == 30  # same ids and hashes
+        hit = ingestor.search(f"T {make_text(4)}", k=1, mode="dense")[0]
+        assert (hit.id, hit.text, hit.metadata) == (
+            "doc-4",
+            f"T {make_text(4)}",
+            {"n": 4, "parity": "even", "title": "T"},
+        )
+
+
+def test_cli_ingest_with_ray(
+    ray_local: Any, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("chromadb")
+    from sbert_plugins.cli import main
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps({"_id": d["id"], "text": d["text"]}) for d in make_docs(12)) + "\n")
+    argv = ["ingest", str(corpus), "--model", str(tiny_model_dir), "--device", "cpu"]
+    argv += ["--chroma", str(tmp_path / "c"), "--collection", "cli", "--quiet", "--ray"]
+    assert main(argv) == 0
+    assert "12 written" in capsys.readouterr().out
+    assert main(argv) == 0
+    assert "0 written" in capsys.readouterr().out and ray_local.is_initialized()  # it used the running instance
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
