@@ -10,7 +10,11 @@ Pick a loss by the shape of the data:
 - (text, text) + float score: CosineSimilarityLoss, CoSENTLoss, AnglELoss
 - (text, text) + class id: SoftmaxLoss (NLI)
 - (text, text) + 1/0: ContrastiveLoss, OnlineContrastiveLoss
-- (anchor, positive[, negatives...]), no label: MultipleNegativesRankingLoss (also CoSENTLoss/AnglELoss)
+- (anchor, positive[, negatives...]), no label: MultipleNegativesRankingLoss (also CoSENTLoss/AnglELoss),
+  GISTEmbedLoss (a guide model drops false negatives), MegaBatchMarginLoss (two columns); batches larger
+  than memory: CachedMultipleNegativesRankingLoss, CachedGISTEmbedLoss (GradCache: the same loss)
+- truncatable embeddings: MatryoshkaLoss (width), AdaptiveLayerLoss (depth), Matryoshka2dLoss (both) wrap a loss
+- a regulariser to add to a task loss: GlobalOrthogonalRegularizationLoss (any columns)
 - (anchor, positive, negative), no label: TripletLoss
 - (text) + class id, several per class in a batch: BatchHardTripletLoss, BatchHardSoftMarginTripletLoss,
   BatchSemiHardTripletLoss, BatchAllTripletLoss
@@ -31,11 +35,14 @@ are the bi-encoder ones: use ``losses.cross_encoder.MSELoss`` etc. for a CrossEn
 
 from __future__ import annotations
 
+from trainers.losses.adaptive_layer import AdaptiveLayerLoss
 from trainers.losses.angle import AnglELoss
 from trainers.losses.batch_all_triplet import BatchAllTripletLoss
 from trainers.losses.batch_hard_soft_margin_triplet import BatchHardSoftMarginTripletLoss
 from trainers.losses.batch_hard_triplet import BatchHardTripletLoss
 from trainers.losses.batch_semi_hard_triplet import BatchSemiHardTripletLoss
+from trainers.losses.cached_gist_embed import CachedGISTEmbedLoss
+from trainers.losses.cached_multiple_negatives_ranking import CachedMultipleNegativesRankingLoss
 from trainers.losses.contrastive import ContrastiveLoss
 from trainers.losses.contrastive_tension import ContrastiveTensionLoss
 from trainers.losses.contrastive_tension_in_batch_negatives import ContrastiveTensionLossInBatchNegatives
@@ -53,7 +60,12 @@ from trainers.losses.cross_encoder import (
 from trainers.losses.denoising_auto_encoder import DenoisingAutoEncoderLoss
 from trainers.losses.distill_kl_div import DistillKLDivLoss
 from trainers.losses.embed_distill import EmbedDistillLoss
+from trainers.losses.gist_embed import GISTEmbedLoss
+from trainers.losses.global_orthogonal_regularization import GlobalOrthogonalRegularizationLoss
 from trainers.losses.margin_mse import MarginMSELoss
+from trainers.losses.matryoshka import MatryoshkaLoss
+from trainers.losses.matryoshka_2d import Matryoshka2dLoss
+from trainers.losses.mega_batch_margin import MegaBatchMarginLoss
 from trainers.losses.mse import MSELoss
 from trainers.losses.multiple_negatives_ranking import MultipleNegativesRankingLoss
 from trainers.losses.online_contrastive import OnlineContrastiveLoss
@@ -61,12 +73,15 @@ from trainers.losses.softmax import SoftmaxLoss
 from trainers.losses.triplet import TripletLoss
 
 __all__ = [
+    "AdaptiveLayerLoss",
     "AnglELoss",
     "BatchAllTripletLoss",
     "BatchHardSoftMarginTripletLoss",
     "BatchHardTripletLoss",
     "BatchSemiHardTripletLoss",
     "BinaryCrossEntropyLoss",
+    "CachedGISTEmbedLoss",
+    "CachedMultipleNegativesRankingLoss",
     "CoSENTLoss",
     "ContrastiveLoss",
     "ContrastiveTensionLoss",
@@ -76,11 +91,16 @@ __all__ = [
     "DenoisingAutoEncoderLoss",
     "DistillKLDivLoss",
     "EmbedDistillLoss",
+    "GISTEmbedLoss",
+    "GlobalOrthogonalRegularizationLoss",
     "LambdaLoss",
     "ListMLELoss",
     "ListNetLoss",
     "MSELoss",
     "MarginMSELoss",
+    "Matryoshka2dLoss",
+    "MatryoshkaLoss",
+    "MegaBatchMarginLoss",
     "MultipleNegativesRankingLoss",
     "OnlineContrastiveLoss",
     "PListMLELoss",

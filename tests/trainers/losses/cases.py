@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from sbert_plugins import SentenceEncoder
+from tests.conftest import build_tiny_modules
 
 ANCHORS = [
     "a man plays guitar",
@@ -71,6 +78,19 @@ DAMAGED = [
 ]
 
 
+def _saved_guide() -> str:
+    """A guide for the GIST losses, given by folder as from JSON: other weights, a shorter max_seq_length
+    (so the texts are tokenized again for it)."""
+    root = Path(tempfile.mkdtemp(prefix="gist-guide-"))
+    atexit.register(shutil.rmtree, root, True)
+    modules = build_tiny_modules(root / "build", seed=1, max_seq_length=32)
+    SentenceEncoder(modules=modules, device="cpu").save(root / "model")
+    return str(root / "model")
+
+
+GUIDE = _saved_guide()
+
+
 @dataclass(frozen=True)
 class Case:
     """How to build one loss (``kwargs``) and a batch for it (text ``columns`` and ``labels``)."""
@@ -95,6 +115,17 @@ CASES: dict[str, Case] = {
     "MSELoss": Case(labels=TEACHER),
     "MarginMSELoss": Case(columns=(ANCHORS, POSITIVES, NEGATIVES, SECOND_NEGATIVES), labels=TEACHER_SCORES),
     "SoftmaxLoss": Case(kwargs={"num_labels": 3}, columns=(ANCHORS, NEGATIVES), labels=NLI),
+    "CachedMultipleNegativesRankingLoss": Case(kwargs={"mini_batch_size": 3}, columns=(ANCHORS, POSITIVES, NEGATIVES)),
+    "GISTEmbedLoss": Case(kwargs={"guide": GUIDE}, columns=(ANCHORS, POSITIVES, NEGATIVES)),
+    "CachedGISTEmbedLoss": Case(kwargs={"guide": GUIDE, "mini_batch_size": 3}, columns=(ANCHORS, POSITIVES, NEGATIVES)),
+    "MegaBatchMarginLoss": Case(kwargs={"mini_batch_size": 3}),
+    "MatryoshkaLoss": Case(
+        kwargs={"loss": "MultipleNegativesRankingLoss", "matryoshka_dims": [32, 16, 8]},
+        columns=(ANCHORS, POSITIVES, NEGATIVES),
+    ),
+    "AdaptiveLayerLoss": Case(kwargs={"loss": "CoSENTLoss"}, labels=SCORES),
+    "Matryoshka2dLoss": Case(kwargs={"loss": "CoSENTLoss", "matryoshka_dims": [32, 8]}, labels=SCORES),
+    "GlobalOrthogonalRegularizationLoss": Case(),
     "DistillKLDivLoss": Case(columns=(ANCHORS, POSITIVES, NEGATIVES, SECOND_NEGATIVES), labels=TEACHER_SCORES),
     "EmbedDistillLoss": Case(labels=TEACHER),
     "ContrastiveTensionLoss": Case(columns=(ANCHORS, TENSION_B)),
