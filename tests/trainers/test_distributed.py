@@ -76,7 +76,13 @@ class _Norm:
 
 
 def _train(
-    model_dir: Path, out: Path, *, batch_size: int, stop_at: int | None = None, resume: bool = False
+    model_dir: Path,
+    out: Path,
+    *,
+    batch_size: int,
+    stop_at: int | None = None,
+    resume: bool = False,
+    accumulation: int = 1,
 ) -> dict[str, Any]:
     """Train with gathered MNRL; returns the final and the last step's weights, metrics and evaluator calls."""
     model = _load(model_dir)
@@ -99,6 +105,7 @@ def _train(
         logging_steps=1,
         eval_steps=2,
         save_steps=STOP,
+        gradient_accumulation_steps=accumulation,
         show_progress=False,
     )
     trainer = Trainer(
@@ -143,6 +150,8 @@ def _worker(model_dir: Path, out: Path) -> None:
     created = distributed.init_from_env(torch.device("cpu"))
     results["stopped"] = _train(model_dir, out / "resumed", batch_size=LOCAL_BATCH, stop_at=STOP)
     results["resumed"] = _train(model_dir, out / "resumed", batch_size=LOCAL_BATCH, resume=True)
+    # Gradient accumulation: DDP must average the gradients once per optimizer step, after the last batch.
+    results["accumulated"] = _train(model_dir, out / "accumulated", batch_size=LOCAL_BATCH // 2, accumulation=2)
     results["group_kept"] = distributed.is_initialized()
     results["losses"] = [_loss_step(model_dir, kwargs, columns) for kwargs, columns in LOSS_CASES]
     distributed.destroy(created)
@@ -207,6 +216,16 @@ def test_weights_are_identical_on_both_ranks_and_equal_one_process(
         _assert_close(first["full"][key], single[key], tolerance=1e-5, floor=1.0)
     start = _load(tiny_model_dir).state_dict()
     assert any(not torch.equal(start[k], first["full"]["last"][k]) for k in start)  # training moved the weights
+
+
+def test_gradient_accumulation_averages_over_ranks_once_per_step(
+    ranks: list[dict[str, Any]], tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    alone = _train(tiny_model_dir, tmp_path / "alone", batch_size=LOCAL_BATCH, accumulation=2)
+    first, second = (result["accumulated"]["last"] for result in ranks)
+    assert first and first.keys() == second.keys()  # the snapshot at STEPS was taken
+    assert all(torch.equal(first[name], second[name]) for name in first)
+    _assert_close(first, alone["last"], tolerance=1e-5, floor=1.0)
 
 
 def test_rank_zero_alone_evaluates_and_writes_and_every_rank_gets_its_metrics(
