@@ -2,8 +2,8 @@
 
 The stages are the single-process ingestor's, spread over Ray:
 
-    rows ─► validate (tasks: ids, hashes, rejections) ─► look up stored hashes (server: actors) ─►
-    embed (actor pool, one model each; stored/rejected rows are not encoded) ─► write (server: actors;
+    rows ─► [embedding actors, one model each: validate (ids, hashes, rejections) ─► look up stored
+    hashes (server targets) ─► embed the new and changed rows] ─► write (server: writer actors;
     embedded store: the driver) ─► per-batch counts ─► one Summary on the driver
 
 Ids, content hashes, payloads, metadata rules and retries are :mod:`integrations._ingest`,
@@ -27,7 +27,7 @@ import numpy as np
 from integrations._ingest import IngestDocument, MetadataCheck, Rejection, Summary, make_document
 from integrations._pipeline import Sink, _sink_call
 from integrations._retry import RetryError, RetryPolicy
-from integrations.ray._embed import Embedder, _check_columns, _settings, _shippable, ray_module
+from integrations.ray._embed import ActorSettings, Embedder, _check_columns, _settings, _shippable, ray_module
 from integrations.ray._targets import ChromaTarget, QdrantTarget
 from sbert_plugins.device import Precision
 from sbert_plugins.errors import ConfigError, IntegrationError, SbertPluginsError
@@ -42,8 +42,7 @@ EMBEDDING, TRUNCATED = "_embedding", "_truncated"
 LINE, PATH = "_jsonl_line", "_jsonl_path"
 NEW, REPLACE, SKIP, REJECT = "new", "replace", "skip", "reject"
 
-# CPUs Ray reserves for a validation task, a look-up or a writer actor: they wait on I/O or do
-# little work, so they must not hold back the embedding actors' CPUs.
+# CPUs Ray reserves for a writer actor: it waits on I/O, so it must not hold back the embedding actors' CPUs.
 LIGHT_CPUS = 0.1
 
 
@@ -103,27 +102,43 @@ def _item(row: dict[str, Any], text_column: str) -> tuple[Any, str]:
     return item, "dataset"
 
 
-class Lookup:
-    """Actor: marks rows whose stored content hash is unchanged (``skip``) or that replace a stored point."""
+class IngestEmbedder(Embedder):
+    """Actor: validates a batch of rows, marks those stored unchanged (server targets), embeds the rest.
 
-    def __init__(self, target: QdrantTarget | ChromaTarget, max_batch_size: int) -> None:
-        self.ingestor = target.open(None, recreate=False)
-        self.sink = target.worker_sink(self.ingestor, max_batch_size)
-        self.policy = target.retry
+    Validation and look-up share the embedding actor (rather than stages of their own) because every
+    Ray worker that runs this package pays for importing torch; they are light next to encoding.
+    """
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        batch = dict(batch)
-        batch[STATE], batch[TODO] = batch[STATE].copy(), batch[TODO].copy()  # Ray may hand read-only arrays
-        todo = np.flatnonzero(batch[TODO])
-        if len(todo):
-            existing = _existing(self.sink, [batch[POINT_ID][i] for i in todo], self.policy)
+    def __init__(
+        self,
+        model: SentenceEncoder | str | None,
+        settings: ActorSettings,
+        text_column: str,
+        salt: str,
+        check: MetadataCheck | None,
+        target: QdrantTarget | ChromaTarget | None = None,
+        max_batch_size: int = 1,
+    ) -> None:
+        super().__init__(model, settings, TEXT, EMBEDDING, "document", False, only=TODO, truncated_column=TRUNCATED)
+        self.source_column, self.salt, self.check = text_column, salt, check
+        self.sink: Sink | None = None
+        if target is not None:
+            self.ingestor = target.open(None, recreate=False)
+            self.sink = target.worker_sink(self.ingestor, max_batch_size)
+            self.policy = target.retry
+
+    def __call__(self, batch: Any) -> dict[str, np.ndarray]:  # type: ignore[override]
+        rows = validate_batch(batch, text_column=self.source_column, salt=self.salt, check=self.check)
+        todo = np.flatnonzero(rows[TODO])
+        if self.sink is not None and len(todo):
+            existing = _existing(self.sink, [rows[POINT_ID][i] for i in todo], self.policy)
             for i in todo:
-                stored = existing.get(batch[POINT_ID][i], _ABSENT)
-                if stored == batch[HASH][i]:
-                    batch[STATE][i], batch[TODO][i] = SKIP, False
+                stored = existing.get(rows[POINT_ID][i], _ABSENT)
+                if stored == rows[HASH][i]:
+                    rows[STATE][i], rows[TODO][i] = SKIP, False
                 elif stored is not _ABSENT:
-                    batch[STATE][i] = REPLACE
-        return batch
+                    rows[STATE][i] = REPLACE
+        return super().__call__(rows)
 
 
 class Writer:
@@ -252,7 +267,7 @@ def ingest_dataset(
         text_column: the column with the texts (with ``title``, embedded as ``title + " " + text``).
         concurrency, num_cpus, num_gpus, batch_size, encode_batch_size, precision, device: the
             embedding actors (see :func:`~integrations.ray.embed_dataset`).
-        writers: look-up and writer actors against a server.
+        writers: writer actors against a server (each holds one client).
 
     Returns:
         a :class:`~integrations._ingest.Summary`: written, overwritten, skipped, rejected (with reasons).
@@ -282,23 +297,23 @@ def ingest_dataset(
                 "run the same ingest again once the server is reachable"
             ) from exc
         salt = json.dumps(ingestor._vector_settings(), sort_keys=True)
-        rows = ds.map_batches(
-            validate_batch,
-            fn_kwargs={"text_column": text_column, "salt": salt, "check": ingestor._metadata_check()},
-            batch_format="pyarrow",
-            num_cpus=LIGHT_CPUS,
-        )
-        light = {"concurrency": writers, "num_cpus": LIGHT_CPUS, "batch_size": settings.batch_size}
+        stages: tuple[Any, ...] = (shipped, settings, text_column, salt, ingestor._metadata_check())
         if target.remote:
-            rows = rows.map_batches(Lookup, fn_constructor_args=(target, sink.max_batch_size), **light)
-        embedder_args = (shipped, settings, TEXT, EMBEDDING, "document", False, TODO, TRUNCATED)
-        rows = rows.map_batches(
-            Embedder, fn_constructor_args=embedder_args, batch_format="numpy", **settings.map_options()
+            stages += (target, sink.max_batch_size)
+        rows = ds.map_batches(
+            IngestEmbedder, fn_constructor_args=stages, batch_format="pyarrow", **settings.map_options()
         )
         tally = _Tally()
         try:
             if target.remote:
-                counts = rows.map_batches(Writer, fn_constructor_args=(target, sink.max_batch_size), **light)
+                counts = rows.map_batches(
+                    Writer,
+                    fn_constructor_args=(target, sink.max_batch_size),
+                    concurrency=writers,
+                    num_cpus=LIGHT_CPUS,
+                    batch_size=settings.batch_size,
+                    batch_format="numpy",
+                )
                 for row in counts.iter_rows():
                     tally.add(row)
             else:

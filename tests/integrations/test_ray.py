@@ -6,7 +6,7 @@ One local Ray instance (2 CPUs) serves the whole module: Ray takes seconds to st
 from __future__ import annotations
 
 import json
-import os
+import pickle
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +19,19 @@ import pytest
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 
-from integrations.ray import ChromaTarget, QdrantTarget, embed_dataset, ingest_dataset, read_jsonl  # noqa: E402
+from integrations.ray import (  # noqa: E402
+    ActorSettings,
+    ChromaTarget,
+    Embedder,
+    QdrantTarget,
+    embed_dataset,
+    ingest_dataset,
+    read_jsonl,
+)
 from integrations.ray._embed import ray_module  # noqa: E402
 from integrations.ray._write import REJECT, STATE, validate_batch  # noqa: E402
 from sbert_plugins import SentenceEncoder  # noqa: E402
-from sbert_plugins.errors import ConfigError, MissingDependencyError  # noqa: E402
+from sbert_plugins.errors import ConfigError, DataError, MissingDependencyError  # noqa: E402
 from tests.integrations.corpus import make_docs, make_text  # noqa: E402
 
 
@@ -104,13 +112,19 @@ def test_embed_dataset_equals_encode(ray_local: Any, tiny_model_dir: Path) -> No
     got = np.stack([r["embedding"] for r in rows])
     assert got.dtype == np.float32 and got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-5)
-    # An encoder object is shipped to the actors; a query role and normalisation apply as in encode.
+
+
+def test_the_actor_class_with_an_encoder_object_a_query_role_and_normalisation(tiny_model_dir: Path) -> None:
+    # What each actor runs, called here directly (Ray would pickle the encoder to the actors: check that too).
     encoder = SentenceEncoder(tiny_model_dir, device="cpu", prompts={"query": "query: "})
-    queries = embed_dataset(ds, encoder, role="query", normalize=True, embedding_column="q").take_all()
-    queries.sort(key=lambda r: r["id"])
-    np.testing.assert_allclose(
-        np.stack([r["q"] for r in queries]), encoder.encode_queries(texts, normalize=True), atol=1e-5
-    )
+    settings = ActorSettings(encode_batch_size=3)
+    actor = Embedder(pickle.loads(pickle.dumps(encoder)), settings, "body", "q", role="query", normalize=True)
+    texts = [make_text(i) for i in range(7)]
+    out = actor({"body": np.array(texts, dtype=object), "id": np.arange(7)})
+    assert list(out["id"]) == list(range(7))
+    np.testing.assert_allclose(out["q"], encoder.encode_queries(texts, normalize=True), atol=1e-5)
+    with pytest.raises(DataError, match="no column 'text'"):
+        Embedder(tiny_model_dir, settings, "text", "e")({"body": np.array(texts, dtype=object)})
 
 
 @pytest.mark.server
@@ -121,7 +135,7 @@ def test_chroma_server_every_document_exactly_once_also_when_run_twice(
     docs.append({"id": "empty", "text": "", "metadata": {"n": -1, "parity": "none"}})
     ds = ray_local.data.from_items(docs)
     target = ChromaTarget(collection="ray-docs", url=chroma_url, recreate=True)
-    options: dict[str, Any] = {"concurrency": 1, "batch_size": 16, "writers": 2}
+    options: dict[str, Any] = {"concurrency": 1, "batch_size": 16, "writers": 1}
 
     first = ingest_dataset(ds, tiny_model_dir, target, **options)
     assert (first.written, first.overwritten, first.skipped) == (60, 0, 0)
@@ -148,10 +162,12 @@ def test_chroma_server_every_document_exactly_once_also_when_run_twice(
         assert (summary.written, summary.skipped) == (0, 60)
 
 
-def test_qdrant_embedded_is_written_by_the_driver_and_reruns_write_nothing(
-    ray_local: Any, tiny_model_dir: Path, tmp_path: Path
+def test_qdrant_embedded_is_written_by_the_driver_and_the_cli_rerun_writes_nothing(
+    ray_local: Any, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pytest.importorskip("qdrant_client")
+    from sbert_plugins.cli import main
+
     corpus = tmp_path / "corpus.jsonl"
     lines = [json.dumps({"_id": d["id"], "title": "T", "text": d["text"], **d["metadata"]}) for d in make_docs(30)]
     corpus.write_text("\n".join([*lines[:5], "{broken", *lines[5:]]) + "\n", encoding="utf-8")
@@ -160,8 +176,13 @@ def test_qdrant_embedded_is_written_by_the_driver_and_reruns_write_nothing(
     first = ingest_dataset(read_jsonl(corpus), tiny_model_dir, target, batch_size=8)
     assert (first.written, first.skipped) == (30, 0)
     assert len(first.rejected) == 1 and "invalid JSON" in first.rejected[0].reason
-    again = ingest_dataset(read_jsonl(corpus), tiny_model_dir, target, batch_size=8)
-    assert (again.written, again.skipped) == (0, 30)
+
+    # The same job again, from the CLI, on the Ray instance this process already runs.
+    argv = ["ingest", str(corpus), "--model", str(tiny_model_dir), "--device", "cpu", "--batch-size", "8"]
+    argv += ["--qdrant", str(tmp_path / "q"), "--collection", "docs", "--hybrid", "--quiet", "--ray"]
+    assert main(argv) == 0
+    assert "0 written (0 overwritten), 30 skipped (already present), 1 rejected" in capsys.readouterr().out
+    assert ray_local.is_initialized()  # the CLI left the instance it did not start running
 
     from integrations.qdrant import QdrantIngestor
 
@@ -170,25 +191,5 @@ def test_qdrant_embedded_is_written_by_the_driver_and_reruns_write_nothing(
         assert ingestor.count() == 30
         assert ingestor.ingest(corpus, show_progress=False).skipped == 30  # same ids and hashes
         hit = ingestor.search(f"T {make_text(4)}", k=1, mode="dense")[0]
-        assert (hit.id, hit.text, hit.metadata) == (
-            "doc-4",
-            f"T {make_text(4)}",
-            {"n": 4, "parity": "even", "title": "T"},
-        )
-
-
-def test_cli_ingest_with_ray(
-    ray_local: Any, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    pytest.importorskip("chromadb")
-    from sbert_plugins.cli import main
-
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("\n".join(json.dumps({"_id": d["id"], "text": d["text"]}) for d in make_docs(12)) + "\n")
-    argv = ["ingest", str(corpus), "--model", str(tiny_model_dir), "--device", "cpu"]
-    argv += ["--chroma", str(tmp_path / "c"), "--collection", "cli", "--quiet", "--ray"]
-    assert main(argv) == 0
-    assert "12 written" in capsys.readouterr().out
-    assert main(argv) == 0
-    assert "0 written" in capsys.readouterr().out and ray_local.is_initialized()  # it used the running instance
-    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+        assert (hit.id, hit.text) == ("doc-4", f"T {make_text(4)}")
+        assert hit.metadata == {"n": 4, "parity": "even", "title": "T"}
