@@ -67,7 +67,7 @@ def model_folder(requested: str | None, scratch: Path) -> Path:
     packaged = packaged_default_path()
     if packaged is not None:
         return Path(packaged)
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel, BertTokenizerFast  # type: ignore[attr-defined]
 
     from sbert_plugins.modules import Pooling, Transformer
 

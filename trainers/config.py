@@ -37,7 +37,8 @@ class TrainingConfig(BaseModel):
             ``training_log.jsonl`` and ``checkpoints/`` are written.
         epochs: passes over the training data.
         max_steps: stop after this many optimizer steps (overrides ``epochs``; the schedule ends there).
-        batch_size: rows per batch (per dataset when there are several).
+        batch_size: rows per batch (per dataset when there are several); in a distributed run, rows per process
+            and batch (the global batch is ``batch_size * world_size``, cut into one slice per rank).
         learning_rate, weight_decay, adam_beta1, adam_beta2, adam_epsilon: AdamW settings; biases and
             normalisation weights get no weight decay.
         scheduler: learning-rate schedule after warmup: ``linear`` decay to 0, ``cosine`` decay to 0, or ``constant``.

@@ -157,7 +157,6 @@ class Trainer:
         cfg = self.config
         if cfg.num_threads is not None:
             torch.set_num_threads(cfg.num_threads)
-        self.world = distributed.world_info()
         device = distributed.training_device(_device_of(self.model), self.world)
         if cfg.precision == "fp16" and device.type != "cuda":
             raise ConfigError("precision='fp16' needs a CUDA device; use 'bf16' on CPU")

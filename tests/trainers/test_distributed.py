@@ -20,8 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from sbert_plugins import SentenceEncoder
+from sbert_plugins.errors import ConfigError
 from trainers import Trainer, TrainerState, TrainingConfig, distributed
-from trainers.checkpoint import CHECKPOINTS_DIR, STATE_FILE, checkpoint_name
+from trainers.checkpoint import CHECKPOINTS_DIR, STATE_FILE, TRAINER_STATE_FILE, checkpoint_name
 from trainers.losses import MultipleNegativesRankingLoss
 from trainers.samplers import shard
 
@@ -187,9 +188,9 @@ def _assert_close(ours: dict[str, Tensor], theirs: dict[str, Tensor], *, toleran
     assert ours.keys() == theirs.keys()
     for name in ours:
         scale = max(float(theirs[name].abs().max()), floor)
-        torch.testing.assert_close(
-            ours[name], theirs[name], rtol=0, atol=tolerance * scale, msg=lambda m, n=name: f"{n}: {m}"
-        )
+        assert ours[name].shape == theirs[name].shape, name
+        difference = float((ours[name] - theirs[name]).abs().max())
+        assert difference <= tolerance * scale, f"{name}: differs by {difference:.3g} (allowed {tolerance * scale:.3g})"
 
 
 @pytest.mark.parametrize("case", range(len(LOSS_CASES)), ids=["hard-negative", "all-directions", "symmetric"])
@@ -279,6 +280,50 @@ def test_shard_splits_each_global_batch_into_contiguous_slices() -> None:
     assert parts[0] == [("a", [0, 1, 2, 3]), ("b", [10, 11])]
     assert parts[1] == [("a", [4, 5, 6, 7]), ("b", [12])]  # the one-row batch is left out on both ranks
     assert shard(batches, 0, 1) == batches
+
+
+def test_world_info_reads_the_torchrun_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert distributed.world_info() == distributed.WorldInfo(rank=3, world_size=4, local_rank=1)
+    assert not distributed.world_info().is_main
+    monkeypatch.setenv("RANK", "4")
+    with pytest.raises(ConfigError, match="RANK=4 and WORLD_SIZE=4"):
+        distributed.world_info()
+    monkeypatch.setenv("RANK", "one")
+    with pytest.raises(ConfigError, match="RANK='one' must be an integer"):
+        distributed.world_info()
+
+
+def test_several_processes_without_a_rendezvous_address_name_torchrun(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    with pytest.raises(ConfigError, match="torchrun --nproc_per_node"):
+        distributed.init_from_env(torch.device("cpu"))
+    assert not distributed.is_initialized()
+
+
+def test_a_single_process_needs_no_process_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert distributed.init_from_env(torch.device("cpu")) is False
+    tensor = torch.ones(3, 2, requires_grad=True)
+    gathered, offset = distributed.gather_with_grad(tensor)
+    assert gathered is tensor and offset == 0
+
+
+def test_resuming_under_another_world_size_is_an_error(tiny_model_dir: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    _train(tiny_model_dir, tmp_path / "out", batch_size=LOCAL_BATCH, stop_at=STOP)
+    state_file = tmp_path / "out" / CHECKPOINTS_DIR / checkpoint_name(STOP) / TRAINER_STATE_FILE
+    state = json.loads(state_file.read_text())
+    assert state["world_size"] == 1
+    state_file.write_text(json.dumps({**state, "world_size": WORLD}))
+    with pytest.raises(ConfigError, match="world_size: checkpoint 2 vs now 1"):
+        _train(tiny_model_dir, tmp_path / "out", batch_size=LOCAL_BATCH, resume=True)
 
 
 if __name__ == "__main__":
