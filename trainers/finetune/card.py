@@ -1,0 +1,139 @@
+"""What a finetune run leaves beside the model: ``metrics.json`` (machine-readable) and ``README.md``,
+a model card recording the data, the settings and the before/after metrics."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+
+from sbert_plugins import __version__
+from trainers.finetune.config import FinetuneConfig
+from trainers.finetune.evaluation import HEADLINE
+from trainers.finetune.pairs import RetrievalData
+
+METRICS_FILE = "metrics.json"
+CARD_FILE = "README.md"
+
+
+def write_outputs(
+    output: Path,
+    *,
+    config: FinetuneConfig,
+    data: RetrievalData,
+    split: tuple[Sequence[str], Sequence[str]],
+    base: Mapping[str, float],
+    fine_tuned: Mapping[str, float],
+    reranked: Mapping[str, float] | None,
+    kept: str,
+    training: Mapping[str, float],
+    timings: Mapping[str, float],
+) -> dict[str, Any]:
+    """Write ``metrics.json`` and the model card into ``output``; returns the metrics record."""
+    train_ids, dev_ids = split
+    report: dict[str, Any] = {
+        "kept": kept,
+        "base": dict(base),
+        "fine_tuned": dict(fine_tuned),
+        "reranked": dict(reranked) if reranked is not None else None,
+        "data": {
+            "source": data.source,
+            "pairs": data.pairs,
+            "duplicates_removed": data.duplicates,
+            "queries": len(data.queries),
+            "train_queries": len(train_ids),
+            "dev_queries": len(dev_ids),
+            "corpus_documents": len(data.corpus),
+            "training_rows": int(training.get("rows", 0)),
+            "negatives_per_row": int(training.get("negatives_per_row", 0)),
+        },
+        "training": {k: v for k, v in training.items() if k not in ("rows", "negatives_per_row")},
+        "timings_s": dict(timings),
+        "config": config.model_dump(mode="json"),
+    }
+    output.mkdir(parents=True, exist_ok=True)
+    (output / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (output / CARD_FILE).write_text(render_card(report), encoding="utf-8")
+    return report
+
+
+def render_card(report: Mapping[str, Any]) -> str:
+    """The model card (Markdown with a YAML header) for a :func:`write_outputs` record."""
+    config, data = report["config"], report["data"]
+    base_model = config["base"] or "sentence-transformers/all-MiniLM-L6-v2"
+    lines = [
+        "---",
+        "library_name: sentence-transformers",
+        "pipeline_tag: sentence-similarity",
+        "tags: [sentence-transformers, sentence-similarity, sbert-plugins, retrieval]",
+        f"base_model: {base_model}",
+        "---",
+        "",
+        f"# Retrieval model fine-tuned from {base_model}",
+        "",
+        f"Made by `sbert-plugins finetune` (sbert-plugins {__version__}). Kept: the **{report['kept']}** model, "
+        "the better of the two on the dev split by nDCG@10.",
+        "",
+        "## Dev metrics",
+        "",
+        f"{data['dev_queries']} held-out queries retrieving from all {data['corpus_documents']:,} documents.",
+        "",
+        "| model | " + " | ".join(HEADLINE) + " |",
+        "|---|" + "---|" * len(HEADLINE),
+    ]
+    rows = [("base", report["base"]), ("fine-tuned", report["fine_tuned"])]
+    if report.get("reranked"):
+        rows.append((f"{report['kept']} + re-ranker (top {config['rerank_top_k']})", report["reranked"]))
+    for name, metrics in rows:
+        lines.append(f"| {name} | " + " | ".join(f"{metrics[k]:.4f}" for k in HEADLINE) + " |")
+    lines += [
+        "",
+        "## Data",
+        "",
+        f"- Source: `{data['source']}`",
+        f"- Pairs: {data['pairs']:,} distinct (query, positive) pairs; {data['duplicates_removed']} duplicates removed",
+        f"- Queries: {data['train_queries']} for training, {data['dev_queries']} held out (seed {config['seed']})",
+        f"- Training rows: {data['training_rows']:,}, each with {data['negatives_per_row']} hard negative(s) "
+        f"mined by the base model (skipping the top {config['skip_top']} ranks and anything within "
+        f"{config['negative_margin']} of the positive's score)",
+        "",
+        "## Training",
+        "",
+        f"MultipleNegativesRankingLoss, no-duplicates batches of {config['batch_size']}, {config['epochs']} epoch(s), "
+        f"learning rate {config['learning_rate']}.",
+        "",
+        "| phase | seconds |",
+        "|---|---|",
+    ]
+    lines += [f"| {name} | {seconds:.1f} |" for name, seconds in report["timings_s"].items()]
+    lines += [
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "from sbert_plugins import SentenceEncoder",
+        "",
+        'model = SentenceEncoder("path/to/this/folder")',
+        'embeddings = model.encode_documents(["A passage to index."])',
+        "```",
+        "",
+        "The folder is in the sentence-transformers format: `SentenceTransformer(path)` loads it too.",
+        "",
+        "## Settings",
+        "",
+        "```json",
+        json.dumps(config, indent=2),
+        "```",
+        "",
+        "## Framework versions",
+        "",
+        f"- Python {platform.python_version()}, sbert-plugins {__version__}, "
+        f"Transformers {transformers.__version__}, PyTorch {torch.__version__}",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,93 @@
+"""FinetuneConfig: every setting of a ``finetune`` run, validated when built and recorded with the model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sbert_plugins.errors import ConfigError
+
+
+class FinetuneConfig(BaseModel):
+    """The settings of :func:`trainers.finetune.finetune` (pydantic: unknown keys and bad values raise
+    :class:`ConfigError` at construction).
+
+    Args:
+        base: the model to start from (a folder or name; ``None``: the packaged all-MiniLM-L6-v2).
+        output: the folder for the chosen model (sentence-transformers format), its ``README.md`` model
+            card and ``metrics.json``. Resume state lives in ``output/.finetune/``.
+        epochs, batch_size, learning_rate, warmup_ratio: bi-encoder training (MultipleNegativesRankingLoss
+            with the no-duplicates sampler; larger batches give more in-batch negatives).
+        hard_negatives: mined negatives per pair (0: in-batch negatives only). Negatives given in the pairs
+            file come first.
+        skip_top: when mining, the base model's first ``skip_top`` non-positive documents are skipped: the
+            very top of a ranking is where unlabelled relevant documents (false negatives) hide.
+        mining_depth: candidates are taken from the first ``mining_depth`` ranks only.
+        negative_margin: a candidate is kept only when it scores at least this much below the positive
+            (cosine), for the same reason as ``skip_top``.
+        dev_ratio / dev_size: share (or number, which wins) of distinct queries held out for evaluation.
+        seed: seeds the dev split, random negatives and training.
+        checkpoint_steps: write a training checkpoint every this many steps (``--resume`` restarts there).
+        rerank_top_k: how many of the bi-encoder's candidates the re-ranker re-orders on the dev split.
+        reranker_output: also train a cross-encoder re-ranker (base weights, fresh head) into this folder.
+        reranker_epochs, reranker_min_steps, reranker_batch_size, reranker_lr, reranker_max_length: its
+            training; a fresh head needs a few hundred steps before it separates positives from negatives,
+            so small data sets are repeated up to ``reranker_min_steps``.
+        reranker_random_negatives: random corpus documents per pair as extra negatives (besides the mined
+            ones): they teach the fresh head what plainly irrelevant looks like.
+        max_seq_length: truncate texts for the bi-encoder to this many tokens (``None``: the model's).
+        eval_batch_size: texts per forward pass when encoding the corpus.
+        show_progress: progress bars for the long steps.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    base: str | None = None
+    output: str
+    epochs: int = Field(1, ge=1)
+    batch_size: int = Field(32, ge=2)
+    learning_rate: float = Field(2e-5, gt=0)
+    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    hard_negatives: int = Field(1, ge=0)
+    skip_top: int = Field(3, ge=0)
+    mining_depth: int = Field(50, ge=1)
+    negative_margin: float = Field(0.05, ge=0)
+    dev_ratio: float = Field(0.2, gt=0, lt=1)
+    dev_size: int | None = Field(None, ge=1)
+    seed: int = 42
+    checkpoint_steps: int = Field(50, ge=1)
+    rerank_top_k: int = Field(30, ge=1)
+    reranker_output: str | None = None
+    reranker_epochs: int = Field(1, ge=1)
+    reranker_min_steps: int = Field(300, ge=1)
+    reranker_batch_size: int = Field(16, ge=1)
+    reranker_lr: float = Field(1e-4, gt=0)
+    reranker_max_length: int = Field(256, ge=8)
+    reranker_random_negatives: int = Field(2, ge=0)
+    max_seq_length: int | None = Field(None, ge=8)
+    eval_batch_size: int = Field(32, ge=1)
+    show_progress: bool = True
+
+    def __init__(self, **settings: Any) -> None:
+        try:
+            super().__init__(**settings)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"invalid finetune config: {problems}") from exc
+
+    @model_validator(mode="after")
+    def _check(self) -> FinetuneConfig:
+        if not self.output.strip():
+            raise ValueError("output must not be empty")
+        if self.mining_depth <= self.skip_top and self.hard_negatives:
+            raise ValueError(f"mining_depth ({self.mining_depth}) must exceed skip_top ({self.skip_top})")
+        return self
+
+    def fingerprint(self) -> str:
+        """A hash of the settings that decide the results (not where they go or how they are shown)."""
+        decisive = self.model_dump(exclude={"output", "reranker_output", "show_progress", "eval_batch_size"})
+        decisive["reranker"] = self.reranker_output is not None
+        return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]

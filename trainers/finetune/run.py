@@ -1,0 +1,340 @@
+"""The finetune pipeline, phase by phase, each phase recorded so that an interrupted run resumes:
+
+read + validate pairs → dev split of queries → evaluate the base model on the dev queries over the whole
+corpus, and mine hard negatives for the training queries with it → train (MultipleNegativesRankingLoss,
+no-duplicates batches, checkpoints) → evaluate the fine-tuned model → keep the better of the two →
+optionally train and evaluate a cross-encoder re-ranker → write metrics.json and the model card.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sbert_plugins.encoder import SentenceEncoder
+from sbert_plugins.errors import ModelNotFoundError
+from sbert_plugins.loading import packaged_default_path
+from trainers.checkpoint import CHECKPOINTS_DIR, list_checkpoints
+from trainers.config import TrainingConfig
+from trainers.finetune.card import write_outputs
+from trainers.finetune.config import FinetuneConfig
+from trainers.finetune.evaluation import (
+    PRIMARY,
+    RetrievalRun,
+    evaluate_bi_encoder,
+    query_scores,
+    rerank_metrics,
+    top_ranked,
+)
+from trainers.finetune.mining import bi_encoder_rows, mine_hard_negatives, reranker_rows
+from trainers.finetune.pairs import RetrievalData, read_pairs
+from trainers.finetune.split import split_queries
+from trainers.finetune.state import RunState
+from trainers.losses import MultipleNegativesRankingLoss
+from trainers.losses.cross_encoder import BinaryCrossEntropyLoss
+from trainers.state import Callback
+from trainers.trainer import Trainer
+
+logger = logging.getLogger(__name__)
+
+RANK_DEPTH = 100
+
+
+def finetune(
+    pairs: str | Path,
+    config: FinetuneConfig,
+    *,
+    corpus: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> dict[str, Any]:
+    """Fine-tune ``config.base`` on retrieval pairs and keep the better of base and fine-tuned model.
+
+    Args:
+        pairs: a JSONL pairs file or a BEIR folder (see :func:`trainers.finetune.read_pairs`).
+        config: the run's settings; the model goes to ``config.output``.
+        corpus: a BEIR-style corpus JSONL for JSONL pairs (used for mining and evaluation).
+        resume: continue an interrupted run in ``config.output`` (finished phases are skipped, training
+            restarts from its latest checkpoint).
+        overwrite: delete a previous run in ``config.output`` first.
+        callbacks: passed to both trainers (called after each optimizer step; True stops training).
+
+    Returns:
+        the content of ``metrics.json``: ``base``, ``fine_tuned`` and (with a re-ranker) ``reranked`` dev
+        metrics, ``kept`` (``"fine-tuned"`` or ``"base"``), data counts, settings and seconds per phase.
+
+    Raises:
+        DataError: invalid pairs (each problem with file and line), before any model is loaded.
+        ConfigError: a non-empty output without ``resume``/``overwrite``, or a resume with other settings.
+    """
+    started = time.perf_counter()
+    data = read_pairs(pairs, corpus)
+    output = Path(config.output)
+    state = RunState(output, f"{config.fingerprint()}-{data.digest()}", resume=resume, overwrite=overwrite)
+    state.timings["read_and_validate"] = round(time.perf_counter() - started, 2)
+    logger.info(
+        "pairs: %d (%d duplicates dropped), queries: %d, corpus: %d documents",
+        data.pairs,
+        data.duplicates,
+        len(data.queries),
+        len(data.corpus),
+    )
+    train_ids, dev_ids = _phase(state, "split", lambda: _split(data, config))
+    base = _phase(state, "base_eval_and_mining", lambda: _base(data, config, train_ids, dev_ids))
+    logger.info("base model: %s", _headline(base["metrics"]))
+    train_dir = state.work / "bi-encoder"
+    training = _phase(state, "train", lambda: _train(data, config, train_ids, base["negatives"], train_dir, callbacks))
+    tuned = _phase(state, "fine_tuned_eval", lambda: _evaluate_saved(data, config, dev_ids, train_dir))
+    logger.info("fine-tuned model: %s", _headline(tuned["metrics"]))
+    kept = _phase(state, "keep_better", lambda: _keep_better(base, tuned, config, train_dir, output))
+    reranked = None
+    if config.reranker_output is not None:
+        _phase(
+            state,
+            "reranker_train",
+            lambda: _train_reranker(data, config, train_ids, base["negatives"], state.work / "reranker", callbacks),
+        )
+        chosen = tuned if kept == "fine-tuned" else base
+        reranked = _phase(state, "reranker_eval", lambda: _evaluate_reranker(data, config, dev_ids, chosen))
+        logger.info("%s model + re-ranker: %s", kept, _headline(reranked))
+    report = write_outputs(
+        output,
+        config=config,
+        data=data,
+        split=(train_ids, dev_ids),
+        base=base["metrics"],
+        fine_tuned=tuned["metrics"],
+        reranked=reranked,
+        kept=kept,
+        training=training,
+        timings=state.timings,
+    )
+    for leftover in ("bi-encoder", "reranker"):  # weights and checkpoints are in the outputs now
+        shutil.rmtree(state.work / leftover, ignore_errors=True)
+    return report
+
+
+def _phase(state: RunState, name: str, run: Any) -> Any:
+    recorded = state.get(name)
+    if recorded is not None:
+        logger.info("phase %s: done in an earlier run, skipped", name)
+        return recorded
+    logger.info("phase %s ...", name)
+    started = time.perf_counter()
+    result = run()
+    state.done(name, result, time.perf_counter() - started)
+    logger.info("phase %s: %.1f s", name, state.timings[name])
+    return result
+
+
+def _headline(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k}={metrics[k]:.4f}" for k in ("ndcg@10", "mrr@10", "recall@100"))
+
+
+def _split(data: RetrievalData, config: FinetuneConfig) -> list[list[str]]:
+    train_ids, dev_ids = split_queries(
+        list(data.queries), dev_ratio=config.dev_ratio, dev_size=config.dev_size, seed=config.seed
+    )
+    return [train_ids, dev_ids]
+
+
+def _base_name(config: FinetuneConfig) -> str:
+    if config.base is not None:
+        return config.base
+    packaged = packaged_default_path()
+    if packaged is None:
+        raise ModelNotFoundError("no base model given and the packaged all-MiniLM-L6-v2 is not installed")
+    return str(packaged)
+
+
+def _load_encoder(name: str, config: FinetuneConfig) -> SentenceEncoder:
+    model = SentenceEncoder(name)
+    if config.max_seq_length is not None:
+        model.max_seq_length = config.max_seq_length
+    return model
+
+
+def _evaluate(model: SentenceEncoder, data: RetrievalData, config: FinetuneConfig, dev_ids: list[str]) -> RetrievalRun:
+    return evaluate_bi_encoder(
+        model,
+        data.corpus,
+        {q: data.queries[q] for q in dev_ids},
+        data.relevant,
+        batch_size=config.eval_batch_size,
+        show_progress=config.show_progress,
+    )
+
+
+def _dev_rankings(
+    model: SentenceEncoder, run: RetrievalRun, data: RetrievalData, config: FinetuneConfig, dev_ids: list[str]
+) -> list[list[str]]:
+    scores = query_scores(
+        model, [data.queries[q] for q in dev_ids], run.corpus_embeddings, batch_size=config.eval_batch_size
+    )
+    return top_ranked(scores, list(data.corpus), max(RANK_DEPTH, config.rerank_top_k))
+
+
+def _base(data: RetrievalData, config: FinetuneConfig, train_ids: list[str], dev_ids: list[str]) -> dict[str, Any]:
+    model = _load_encoder(_base_name(config), config)
+    run = _evaluate(model, data, config, dev_ids)
+    negatives: dict[str, dict[str, list[str]]] = {}
+    corpus_ids = list(data.corpus)
+    position = {d: i for i, d in enumerate(corpus_ids)}
+    wanted = config.hard_negatives
+    if wanted:
+        scores = query_scores(
+            model, [data.queries[q] for q in train_ids], run.corpus_embeddings, batch_size=config.eval_batch_size
+        )
+        mined = mine_hard_negatives(
+            scores,
+            [[position[d] for d in data.relevant[q]] for q in train_ids],
+            num_negatives=wanted,
+            skip_top=config.skip_top,
+            depth=config.mining_depth,
+            margin=config.negative_margin,
+        )
+        for q, per_positive in zip(train_ids, mined, strict=True):
+            given = data.negatives.get(q, [])
+            negatives[q] = {corpus_ids[p]: given + [corpus_ids[i] for i in found] for p, found in per_positive.items()}
+    else:
+        negatives = {q: {p: list(data.negatives.get(q, [])) for p in data.relevant[q]} for q in train_ids}
+    found = sum(min(len(n), wanted) for per in negatives.values() for n in per.values())
+    logger.info("mined %d hard negatives for %d training pairs", found, sum(len(data.relevant[q]) for q in train_ids))
+    return {
+        "metrics": run.metrics,
+        "negatives": negatives,
+        "rankings": _dev_rankings(model, run, data, config, dev_ids),
+    }
+
+
+def _train(
+    data: RetrievalData,
+    config: FinetuneConfig,
+    train_ids: list[str],
+    negatives: dict[str, dict[str, list[str]]],
+    work: Path,
+    callbacks: Sequence[Callback],
+) -> dict[str, float]:
+    rows = bi_encoder_rows(
+        train_ids,
+        data.queries,
+        data.corpus,
+        data.relevant,
+        negatives,
+        num_negatives=config.hard_negatives,
+        seed=config.seed,
+    )
+    model = _load_encoder(_base_name(config), config)
+    settings = TrainingConfig(
+        output_dir=str(work),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_ratio=config.warmup_ratio,
+        batch_sampler="no_duplicates",
+        seed=config.seed,
+        save_steps=config.checkpoint_steps,
+        save_total_limit=1,
+        show_progress=config.show_progress,
+    )
+    trainer = Trainer(
+        model, loss=MultipleNegativesRankingLoss(model), train_data=rows, config=settings, callbacks=callbacks
+    )
+    resume = "latest" if list_checkpoints(work / CHECKPOINTS_DIR) else None
+    metrics = trainer.train(resume_from=resume)
+    shutil.rmtree(work / CHECKPOINTS_DIR, ignore_errors=True)
+    return {**metrics, "rows": float(len(rows)), "negatives_per_row": float(len(rows[0]) - 2)}
+
+
+def _evaluate_saved(data: RetrievalData, config: FinetuneConfig, dev_ids: list[str], folder: Path) -> dict[str, Any]:
+    model = _load_encoder(str(folder), config)
+    run = _evaluate(model, data, config, dev_ids)
+    return {"metrics": run.metrics, "rankings": _dev_rankings(model, run, data, config, dev_ids)}
+
+
+def _keep_better(
+    base: dict[str, Any], tuned: dict[str, Any], config: FinetuneConfig, trained: Path, output: Path
+) -> str:
+    """Save the fine-tuned model to ``output`` when it beats the base model on dev nDCG@10, else the base model."""
+    better = tuned["metrics"][PRIMARY] > base["metrics"][PRIMARY]
+    model = _load_encoder(str(trained) if better else _base_name(config), config)
+    model.save(output)
+    kept = "fine-tuned" if better else "base"
+    logger.info(
+        "kept the %s model (dev %s %.4f vs base %.4f)",
+        kept,
+        PRIMARY,
+        tuned["metrics"][PRIMARY],
+        base["metrics"][PRIMARY],
+    )
+    return kept
+
+
+def _train_reranker(
+    data: RetrievalData,
+    config: FinetuneConfig,
+    train_ids: list[str],
+    negatives: dict[str, dict[str, list[str]]],
+    work: Path,
+    callbacks: Sequence[Callback],
+) -> dict[str, float]:
+    from sbert_plugins.cross_encoder import CrossEncoder
+
+    rows = reranker_rows(
+        train_ids,
+        data.queries,
+        data.corpus,
+        data.relevant,
+        {q: {p: n[: config.hard_negatives] for p, n in per.items()} for q, per in negatives.items()},
+        random_negatives=config.reranker_random_negatives,
+        seed=config.seed,
+    )
+    torch.manual_seed(config.seed)  # the fresh head's initial weights
+    reranker = CrossEncoder(_base_name(config), num_labels=1, max_length=config.reranker_max_length)
+    per_epoch = -(-len(rows) // config.reranker_batch_size)
+    settings = TrainingConfig(
+        output_dir=str(work),
+        epochs=config.reranker_epochs,
+        max_steps=max(config.reranker_min_steps, per_epoch * config.reranker_epochs),
+        batch_size=config.reranker_batch_size,
+        learning_rate=config.reranker_lr,
+        warmup_ratio=0.1,
+        group_by_length=True,
+        seed=config.seed,
+        save_steps=config.checkpoint_steps,
+        save_total_limit=1,
+        show_progress=config.show_progress,
+    )
+    positives = sum(1 for r in rows if r["label"] == 1.0)
+    loss = BinaryCrossEntropyLoss(reranker, pos_weight=max(1.0, (len(rows) - positives) / positives))
+    trainer = Trainer(reranker, loss=loss, train_data=rows, config=settings, callbacks=callbacks)
+    resume = "latest" if list_checkpoints(work / CHECKPOINTS_DIR) else None
+    metrics = trainer.train(resume_from=resume)
+    if config.reranker_output is not None:
+        reranker.save(config.reranker_output)
+    return {**metrics, "rows": float(len(rows))}
+
+
+def _evaluate_reranker(
+    data: RetrievalData, config: FinetuneConfig, dev_ids: list[str], chosen: dict[str, Any]
+) -> dict[str, float]:
+    from sbert_plugins.cross_encoder import CrossEncoder
+
+    reranker = CrossEncoder(str(config.reranker_output), max_length=config.reranker_max_length)
+    return rerank_metrics(
+        reranker,
+        [data.queries[q] for q in dev_ids],
+        chosen["rankings"],
+        [data.relevant[q] for q in dev_ids],
+        data.corpus,
+        top_k=config.rerank_top_k,
+        batch_size=config.eval_batch_size,
+        show_progress=config.show_progress,
+    )
