@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from sbert_plugins.device import ENCODER_PRECISIONS
 from sbert_plugins.errors import DataError, SbertPluginsError
 from sbert_plugins.streaming import NpyWriter, chunked
 
@@ -25,11 +26,25 @@ PLUGIN_GROUP = "sbert_plugins.cli"
 Handler = Callable[[argparse.Namespace], int]
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str | None = None) -> None:
-    """Options shared by every command that loads a :class:`SentenceEncoder`."""
+def add_model_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    default_model: str | None = None,
+    precisions: Sequence[str] = ENCODER_PRECISIONS,
+) -> None:
+    """Options shared by every command that loads a :class:`SentenceEncoder`.
+
+    ``precisions`` are the ``--precision`` choices: every encoder precision by default; a command that
+    trains passes the float ones (:data:`sbert_plugins.device.PRECISIONS`), as int8 is for inference only.
+    """
     parser.add_argument("--model", default=default_model, help="model folder or Hub id (default: all-MiniLM-L6-v2)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps (default: auto)")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=list(precisions),
+        help="fp32 (default); bf16 (fast on recent CPUs and GPUs); fp16 (GPU); int8 (CPU, needs the [onnx] extra)",
+    )
 
 
 def read_texts(path: Path, *, field: str = "text") -> list[str]:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from integrations.langchain._batching import MicroBatcher, Vectors, encoder_lock
 from sbert_plugins import SentenceEncoder
-from sbert_plugins.device import Precision
+from sbert_plugins.device import EncoderPrecision
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.validation import check_texts
 
@@ -29,7 +29,8 @@ class SBERTEmbeddings(BaseModel, Embeddings):
             encoder to several adapters to share its weights. Excludes ``model_name``, ``device`` and
             ``precision``, which only apply to loading.
         device: where to load the model (``"cpu"``, ``"cuda:0"``, ...; default: the best available).
-        precision: ``"fp32"`` (default), ``"fp16"`` or ``"bf16"`` weights.
+        precision: ``"fp32"`` (default), ``"bf16"``, ``"fp16"`` or ``"int8"`` (CPU, ``[onnx]`` extra): see
+            :class:`SentenceEncoder`.
         batch_size: at most this many texts per forward pass.
         normalize: scale embeddings to unit length (default ``False``: the model decides; all-MiniLM-L6-v2
             already ends with a Normalize module).
@@ -56,7 +57,7 @@ class SBERTEmbeddings(BaseModel, Embeddings):
     model_name: str | Path | None = None
     model: SentenceEncoder | None = Field(default=None, exclude=True, repr=False)
     device: str | None = None
-    precision: Precision = "fp32"
+    precision: EncoderPrecision = "fp32"
     batch_size: int = Field(default=32, gt=0, strict=True)
     normalize: bool = False
     query_prompt: str | None = None
