@@ -42,8 +42,9 @@ EMBEDDING, TRUNCATED = "_embedding", "_truncated"
 LINE, PATH = "_jsonl_line", "_jsonl_path"
 NEW, REPLACE, SKIP, REJECT = "new", "replace", "skip", "reject"
 
-# CPUs Ray reserves for a writer actor: it waits on I/O, so it must not hold back the embedding actors' CPUs.
-LIGHT_CPUS = 0.1
+# CPUs Ray reserves for a writer actor: none. It mostly waits on the server, and with a reservation it
+# could not be placed when the embedding actors take every CPU of the cluster (the job would hang).
+WRITER_CPUS = 0
 
 
 def read_jsonl(paths: str | Path | Sequence[str | Path]) -> Any:
@@ -310,7 +311,7 @@ def ingest_dataset(
                     Writer,
                     fn_constructor_args=(target, sink.max_batch_size),
                     concurrency=writers,
-                    num_cpus=LIGHT_CPUS,
+                    num_cpus=WRITER_CPUS,
                     batch_size=settings.batch_size,
                     batch_format="numpy",
                 )

@@ -135,7 +135,8 @@ def test_chroma_server_every_document_exactly_once_also_when_run_twice(
     docs.append({"id": "empty", "text": "", "metadata": {"n": -1, "parity": "none"}})
     ds = ray_local.data.from_items(docs)
     target = ChromaTarget(collection="ray-docs", url=chroma_url, recreate=True)
-    options: dict[str, Any] = {"concurrency": 1, "batch_size": 16, "writers": 1}
+    # The embedding actor takes both CPUs: the writer actor reserves none, so it is still placed.
+    options: dict[str, Any] = {"concurrency": 1, "num_cpus": 2, "batch_size": 16, "writers": 1}
 
     first = ingest_dataset(ds, tiny_model_dir, target, **options)
     assert (first.written, first.overwritten, first.skipped) == (60, 0, 0)
