@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -26,6 +27,10 @@ from torch.nn.parallel import DistributedDataParallel
 from sbert_plugins.errors import ConfigError
 
 logger = logging.getLogger(__name__)
+
+# How long a collective waits for the slowest rank: rank 0 evaluates and writes checkpoints while the others
+# wait at the next collective (NCCL's own default is 10 minutes).
+PROCESS_GROUP_TIMEOUT = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,7 @@ def init_from_env(device: torch.device) -> bool:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size)
+    dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size, timeout=PROCESS_GROUP_TIMEOUT)
     logger.info("process group started: rank %d of %d, backend %s", info.rank, info.world_size, backend)
     return True
 
