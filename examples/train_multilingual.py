@@ -26,6 +26,8 @@ import csv
 import time
 from pathlib import Path
 
+import torch
+
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.evaluation import EmbeddingSimilarityEvaluator
 from trainers import Trainer, TrainingConfig, losses
@@ -60,7 +62,9 @@ def evaluators(limit: int | None) -> list[EmbeddingSimilarityEvaluator]:
     german = read_rows(DATA / "stsb-de-dev.csv", limit)
     scores = [s for _, _, s in english]
 
-    def make(first: list[tuple[str, str, float]], second: list[tuple[str, str, float]], name: str):
+    def make(
+        first: list[tuple[str, str, float]], second: list[tuple[str, str, float]], name: str
+    ) -> EmbeddingSimilarityEvaluator:
         return EmbeddingSimilarityEvaluator(
             [r[0] for r in first], [r[1] for r in second], scores, name=name, write_csv=False
         )
@@ -81,6 +85,10 @@ def main() -> None:
     parser.add_argument("--teacher", default=None, help="teacher model (default: all-MiniLM-L6-v2)")
     parser.add_argument("--student", default=None, help="student to start from (default: a copy of the teacher)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N train rows and dev pairs")
+    parser.add_argument(
+        "--dev-limit", type=int, default=None, help="use only the first N dev pairs (overrides --limit)"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (1 helps on an oversubscribed CPU)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
@@ -91,6 +99,8 @@ def main() -> None:
     parser.add_argument("--output", default="out/multilingual")
     args = parser.parse_args()
 
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     started = time.perf_counter()
     teacher = SentenceEncoder(args.teacher)
     student = SentenceEncoder(args.student if args.student is not None else args.teacher)
@@ -109,7 +119,7 @@ def main() -> None:
         train = TrainingDataset("parallel", ("english", "german"), (english, german), targets, "stsb-{en,de}-train.csv")
     print(f"{len(pairs)} parallel sentence pairs; teacher embeddings in {time.perf_counter() - started:.0f}s")
 
-    dev = evaluators(args.limit)
+    dev = evaluators(args.dev_limit if args.dev_limit is not None else args.limit)
     names = [ev.primary_metric for ev in dev]
     before: dict[str, float] = {}
     for ev in dev:
@@ -124,6 +134,7 @@ def main() -> None:
         group_by_length=True,
         output_dir=args.output,
         logging_steps=20,
+        num_threads=args.threads,
     )
     trainer = Trainer(student, loss=losses.MSELoss(student), train_data=train, config=config, evaluator=dev)
     metrics = trainer.train()
