@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from sbert_plugins.errors import DataError
+from tests.trainers.finetune.conftest import write_jsonl
+from trainers.finetune.cli import build_config, register
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    return parser.parse_args(["finetune", *argv])
+
+
+def test_flags_become_the_config() -> None:
+    args = _parse(["--pairs", "p.jsonl", "--output", "o", "--epochs", "2", "--hard-negatives", "3"])
+    args_rr = _parse(["--pairs", "p", "--output", "o", "--reranker-output", "r", "--lr", "1e-4", "--quiet"])
+    config = build_config(args)
+    assert (config.epochs, config.hard_negatives, config.reranker_output, config.show_progress) == (2, 3, None, True)
+    assert build_config(args_rr).reranker_output == "r" and build_config(args_rr).learning_rate == 1e-4
+
+
+def test_command_runs_the_pipeline_and_prints_the_table(
+    tiny_model_dir: Path, pair_files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pairs, corpus = pair_files
+    out = tmp_path / "model"
+    argv = ["--pairs", str(pairs), "--corpus", str(corpus), "--base", str(tiny_model_dir), "--output", str(out)]
+    argv += ["--batch-size", "8", "--dev-size", "4", "--hard-negatives", "0", "--quiet"]
+    args = _parse(argv)
+    assert args.handler(args) == 0
+    printed = capsys.readouterr().out
+    assert "base" in printed and "fine-tuned" in printed and "ndcg@10" in printed
+    assert json.loads((out / "metrics.json").read_text())["data"]["negatives_per_row"] == 0
+
+
+def test_command_reports_bad_lines_before_loading_a_model(tmp_path: Path) -> None:
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"query": "a", "positive": "b"}, {"query": "c"}])
+    args = _parse(["--pairs", str(pairs), "--base", str(tmp_path / "no-such-model"), "--output", str(tmp_path / "o")])
+    with pytest.raises(DataError, match=rf"{pairs}:2: missing field 'positive'"):
+        args.handler(args)
+    assert not (tmp_path / "o").exists()
