@@ -16,7 +16,8 @@ vocabulary covers German; none is available offline here, so the student keeps M
 word-piece vocabulary and learns German from its sub-word pieces. The recipe is the same.
 
 Run:  python examples/train_multilingual.py --limit 300      (a quick check)
-      python examples/train_multilingual.py                  (1 epoch over all 5,749 train rows, batch 32)
+      python examples/train_multilingual.py --threads 1      (1 epoch over all 5,749 train rows = 10,536 distinct
+                                                              sentence pairs, batch 32, lr 5e-5, max_seq_length 64)
 """
 
 from __future__ import annotations
