@@ -32,6 +32,11 @@ logger = logging.getLogger(__name__)
 # wait at the next collective (NCCL's own default is 10 minutes).
 PROCESS_GROUP_TIMEOUT = timedelta(minutes=30)
 
+# Process groups this process has started (every rank starts the same ones, in the same order): each gets its
+# own key prefix in the rendezvous store, since a group started after another was destroyed would otherwise
+# read the first one's stale addresses there (torch names every new default group alike).
+_started = 0
+
 
 @dataclass(frozen=True)
 class WorldInfo:
@@ -128,7 +133,17 @@ def init_from_env(device: torch.device) -> bool:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size, timeout=PROCESS_GROUP_TIMEOUT)
+    global _started
+    _started += 1
+    store, _, _ = next(dist.rendezvous("env://", info.rank, info.world_size, timeout=PROCESS_GROUP_TIMEOUT))
+    store.set_timeout(PROCESS_GROUP_TIMEOUT)
+    dist.init_process_group(
+        backend=backend,
+        store=dist.PrefixStore(f"sbert_plugins_group_{_started}", store),
+        rank=info.rank,
+        world_size=info.world_size,
+        timeout=PROCESS_GROUP_TIMEOUT,
+    )
     logger.info("process group started: rank %d of %d, backend %s", info.rank, info.world_size, backend)
     return True
 

@@ -147,6 +147,12 @@ def _worker(model_dir: Path, out: Path) -> None:
     # The trainer starts the process group from torchrun's environment, and destroys the group it started.
     results["full"] = _train(model_dir, out / "full", batch_size=LOCAL_BATCH)
     results["group_alive_after_train"] = distributed.is_initialized()
+    # Groups started one after another (as by two train() calls) must not meet the earlier groups' stale keys.
+    results["restarted_sums"] = []
+    for _ in range(3):
+        started = distributed.init_from_env(torch.device("cpu"))
+        results["restarted_sums"].append(float(distributed.all_reduce_sum(torch.tensor(rank + 1.0)).item()))
+        distributed.destroy(started)
     # A group started by the caller is used, and left running.
     created = distributed.init_from_env(torch.device("cpu"))
     results["stopped"] = _train(model_dir, out / "resumed", batch_size=LOCAL_BATCH, stop_at=STOP)
@@ -272,6 +278,7 @@ def test_the_trainer_destroys_only_the_process_group_it_started(ranks: list[dict
     for result in ranks:
         assert result["group_alive_after_train"] is False
         assert result["group_kept"] is True
+        assert result["restarted_sums"] == [3.0, 3.0, 3.0]  # 1 + 2 from the two ranks, each time
 
 
 def test_shard_splits_each_global_batch_into_contiguous_slices() -> None:
