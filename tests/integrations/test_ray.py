@@ -29,9 +29,9 @@ from integrations.ray import (  # noqa: E402
     read_jsonl,
 )
 from integrations.ray._embed import ray_module  # noqa: E402
-from integrations.ray._write import REJECT, STATE, validate_batch  # noqa: E402
+from integrations.ray._write import REJECT, STATE, IngestEmbedder, Writer, _Tally, validate_batch  # noqa: E402
 from sbert_plugins import SentenceEncoder  # noqa: E402
-from sbert_plugins.errors import ConfigError, DataError, MissingDependencyError  # noqa: E402
+from sbert_plugins.errors import ConfigError, DataError, IntegrationError, MissingDependencyError  # noqa: E402
 from tests.integrations.corpus import make_docs, make_text  # noqa: E402
 
 
@@ -97,6 +97,48 @@ def test_invalid_settings_are_config_errors() -> None:
         ChromaTarget(collection="c")
     target = QdrantTarget(collection="c", url="http://localhost:6333", hybrid=True)
     assert QdrantTarget.model_validate_json(target.model_dump_json()) == target
+
+
+def test_an_unreachable_server_fails_before_any_ray_work(tiny_model_dir: Path) -> None:
+    pytest.importorskip("chromadb")
+    from integrations._retry import RetryPolicy
+    from tests.integrations.conftest import free_port
+
+    target = ChromaTarget(collection="c", url=f"http://127.0.0.1:{free_port()}", retry=RetryPolicy(attempts=1))
+    with pytest.raises(IntegrationError, match="transient error"):
+        ingest_dataset(object(), tiny_model_dir, target)  # the dataset is never touched
+
+
+def test_worker_side_look_up_and_write_in_process(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The actors' code (look-up, embed, write, counts) run here, on an embedded Qdrant, without Ray."""
+    pytest.importorskip("qdrant_client")
+    target = QdrantTarget(collection="w", path=str(tmp_path / "q"), upload_batch_size=4)
+    with target.open(str(tiny_model_dir)) as ingestor:
+        ingestor._open_for_writing()  # the driver creates the collection from the model
+        salt = json.dumps(ingestor._vector_settings(), sort_keys=True)
+    table = pa.Table.from_pylist([*make_docs(10), {"id": "x", "text": None, "metadata": {"n": 0, "parity": "x"}}])
+
+    def one_pass() -> tuple[dict[str, Any], dict[str, Any]]:
+        embedder = IngestEmbedder(str(tiny_model_dir), ActorSettings(), "text", salt, None, target, 4)
+        rows = embedder(table)
+        embedder.ingestor.close()  # an embedded store admits one client at a time
+        writer = Writer(target, 4)
+        counts = writer(rows)
+        writer.ingestor.close()
+        return rows, {k: v[0] for k, v in counts.items()}
+
+    rows, counts = one_pass()
+    assert list(rows[STATE]) == ["new"] * 10 + [REJECT]
+    assert (counts["written"], counts["skipped"], json.loads(counts["rejected"])[0][0]) == (10, 0, "x")
+    rows, again = one_pass()
+    assert list(rows[STATE]) == ["skip"] * 10 + [REJECT] and not rows["_embedding"].any()
+    assert (again["written"], again["skipped"]) == (0, 10)
+    tally = _Tally()
+    tally.add(counts)
+    tally.add(counts)  # the same points written twice in one job: duplicates, counted once
+    summary = tally.summary("w", 1.0)
+    assert summary.written == 10 and len(summary.rejected) == 1 + 1 + 10
+    assert sum("duplicate" in r.reason for r in summary.rejected) == 10
 
 
 # ---- on the local Ray instance ----------------------------------------------------------------
