@@ -288,15 +288,8 @@ def ingest_dataset(
         raise ConfigError(f"writers must be a positive integer, found {writers!r}")
     shipped = _shippable(model)
     started = time.perf_counter()
-    ingestor = target.open(model)
+    ingestor, sink = _open(target, model)
     try:
-        try:
-            sink = ingestor._open_for_writing()
-        except RetryError as exc:
-            raise IntegrationError(
-                f"ingest into {target.collection!r} stopped before writing: {exc}. 0 documents were written; "
-                "run the same ingest again once the server is reachable"
-            ) from exc
         salt = json.dumps(ingestor._vector_settings(), sort_keys=True)
         stages: tuple[Any, ...] = (shipped, settings, text_column, salt, ingestor._metadata_check())
         if target.remote:
@@ -325,6 +318,31 @@ def ingest_dataset(
     finally:
         ingestor.close()
     return tally.summary(target.collection, time.perf_counter() - started)
+
+
+def _open(target: QdrantTarget | ChromaTarget, model: SentenceEncoder | str | Path | None) -> tuple[Any, Sink]:
+    """The driver's ingestor and sink: the collection created or checked against the model, nothing written."""
+    where = target.url or target.path
+    try:
+        ingestor = target.open(model)
+    except (ConfigError, RetryError):
+        raise
+    except Exception as exc:  # a vendor client that could not connect (chromadb raises a bare ValueError)
+        raise IntegrationError(
+            f"could not open collection {target.collection!r} at {where}: {type(exc).__name__}: {exc}. "
+            "0 documents were written; check that the server is up and reachable, then run the ingest again"
+        ) from exc
+    try:
+        return ingestor, ingestor._open_for_writing()
+    except RetryError as exc:
+        ingestor.close()
+        raise IntegrationError(
+            f"ingest into {target.collection!r} stopped before writing: {exc}. 0 documents were written; "
+            "run the same ingest again once the server is reachable"
+        ) from exc
+    except BaseException:
+        ingestor.close()
+        raise
 
 
 def _stopped(exc: Exception, collection: str, tally: _Tally) -> Exception:
