@@ -72,9 +72,9 @@ def main() -> None:
         print(f"{name:<28}" + "".join(f"{metrics[k]:>12.4f}" for k in HEADLINE))
     gain = report["fine_tuned"]["ndcg@10"] - report["base"]["ndcg@10"]
     print(f"fine-tuned nDCG@10 gain over base: {gain:+.4f}; kept: {report['kept']}")
-    print("seconds per phase (this run; phases done by an earlier run keep their time):")
+    print("seconds per phase, wall and process CPU (phases done by an earlier run keep their times):")
     for phase, seconds in report["timings_s"].items():
-        print(f"  {phase:<24}{seconds:>9.1f}")
+        print(f"  {phase:<24}{seconds:>9.1f}{report['cpu_s'].get(phase, float('nan')):>9.1f}")
     print(
         f"wall {wall:.0f} s, process CPU {usage.ru_utime + usage.ru_stime:.0f} s, "
         f"torch threads {torch.get_num_threads()}"

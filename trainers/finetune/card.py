@@ -33,6 +33,7 @@ def write_outputs(
     kept: str,
     training: Mapping[str, float],
     timings: Mapping[str, float],
+    cpu_timings: Mapping[str, float],
 ) -> dict[str, Any]:
     """Write ``metrics.json`` and the model card into ``output``; returns the metrics record."""
     train_ids, dev_ids = split
@@ -54,6 +55,7 @@ def write_outputs(
         },
         "training": {k: v for k, v in training.items() if k not in ("rows", "negatives_per_row")},
         "timings_s": dict(timings),
+        "cpu_s": dict(cpu_timings),
         "config": config.model_dump(mode="json"),
     }
     output.mkdir(parents=True, exist_ok=True)
@@ -107,10 +109,14 @@ def render_card(report: Mapping[str, Any]) -> str:
         f"MultipleNegativesRankingLoss, no-duplicates batches of {config['batch_size']}, {config['epochs']} epoch(s), "
         f"learning rate {config['learning_rate']}.",
         "",
-        "| phase | seconds |",
-        "|---|---|",
+        "| phase | wall seconds | process CPU seconds |",
+        "|---|---|---|",
     ]
-    lines += [f"| {name} | {seconds:.1f} |" for name, seconds in report["timings_s"].items()]
+    cpu = report.get("cpu_s", {})
+    lines += [
+        f"| {name} | {seconds:.1f} | {cpu.get(name, float('nan')):.1f} |"
+        for name, seconds in report["timings_s"].items()
+    ]
     lines += [
         "",
         "## Usage",

@@ -100,5 +100,10 @@ def run_finetune(args: argparse.Namespace) -> int:
         rows.append((f"{report['kept']} + re-ranker", report["reranked"]))
     for name, metrics in rows:
         print(f"{name:<32}" + "".join(f"{metrics[k]:>12.4f}" for k in HEADLINE))
-    print(json.dumps({"output": args.output, "kept": report["kept"], "timings_s": report["timings_s"]}, indent=2))
+    print(
+        json.dumps(
+            {"output": args.output, "kept": report["kept"], "timings_s": report["timings_s"], "cpu_s": report["cpu_s"]},
+            indent=2,
+        )
+    )
     return 0

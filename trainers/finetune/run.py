@@ -74,11 +74,12 @@ def finetune(
         DataError: invalid pairs (each problem with file and line), before any model is loaded.
         ConfigError: a non-empty output without ``resume``/``overwrite``, or a resume with other settings.
     """
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     data = read_pairs(pairs, corpus)
     output = Path(config.output)
     state = RunState(output, f"{config.fingerprint()}-{data.digest()}", resume=resume, overwrite=overwrite)
     state.timings["read_and_validate"] = round(time.perf_counter() - started, 2)
+    state.cpu_timings["read_and_validate"] = round(time.process_time() - cpu_started, 2)
     logger.info(
         "pairs: %d (%d duplicates dropped), queries: %d, corpus: %d documents",
         data.pairs,
@@ -115,6 +116,7 @@ def finetune(
         kept=kept,
         training=training,
         timings=state.timings,
+        cpu_timings=state.cpu_timings,
     )
     for leftover in ("bi-encoder", "reranker"):  # weights and checkpoints are in the outputs now
         shutil.rmtree(state.work / leftover, ignore_errors=True)
@@ -127,9 +129,9 @@ def _phase(state: RunState, name: str, run: Any) -> Any:
         logger.info("phase %s: done in an earlier run, skipped", name)
         return recorded
     logger.info("phase %s ...", name)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = run()
-    state.done(name, result, time.perf_counter() - started)
+    state.done(name, result, time.perf_counter() - started, time.process_time() - cpu_started)
     logger.info("phase %s: %.1f s", name, state.timings[name])
     return result
 

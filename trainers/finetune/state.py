@@ -46,6 +46,7 @@ class RunState:
                 )
             self.phases: dict[str, Any] = {}
             self.timings: dict[str, float] = {}
+            self.cpu_timings: dict[str, float] = {}
         else:
             if recorded.get("fingerprint") != fingerprint:
                 raise ConfigError(
@@ -55,6 +56,7 @@ class RunState:
                 )
             self.phases = dict(recorded.get("phases", {}))
             self.timings = dict(recorded.get("timings", {}))
+            self.cpu_timings = dict(recorded.get("cpu_timings", {}))
         self.work.mkdir(parents=True, exist_ok=True)
 
     def _read(self) -> dict[str, Any] | None:
@@ -70,11 +72,18 @@ class RunState:
         """The recorded result of ``phase``, or None when it has not finished."""
         return self.phases.get(phase)
 
-    def done(self, phase: str, result: Any, seconds: float) -> None:
-        """Record ``phase`` as finished with ``result`` (JSON-serialisable), taking ``seconds``."""
+    def done(self, phase: str, result: Any, seconds: float, cpu_seconds: float = 0.0) -> None:
+        """Record ``phase`` as finished with ``result`` (JSON-serialisable), taking ``seconds`` of wall time
+        and ``cpu_seconds`` of process CPU time (on a shared machine the two tell different stories)."""
         self.phases[phase] = result
         self.timings[phase] = round(seconds, 2)
-        payload = {"fingerprint": self.fingerprint, "phases": self.phases, "timings": self.timings}
+        self.cpu_timings[phase] = round(cpu_seconds, 2)
+        payload = {
+            "fingerprint": self.fingerprint,
+            "phases": self.phases,
+            "timings": self.timings,
+            "cpu_timings": self.cpu_timings,
+        }
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(payload) + "\n", encoding="utf-8")
         os.replace(temporary, self.path)

@@ -62,6 +62,7 @@ def test_finetune_writes_a_model_card_metrics_and_a_folder_both_libraries_load(
     assert saved["kept"] == ("fine-tuned" if better else "base")
     assert {"read_and_validate", "split", "base_eval_and_mining", "train", "fine_tuned_eval"} <= set(saved["timings_s"])
     assert {"reranker_train", "reranker_eval"} <= set(saved["timings_s"])
+    assert set(saved["cpu_s"]) == set(saved["timings_s"]) and saved["cpu_s"]["train"] > 0
     card = (out / "README.md").read_text()
     assert "library_name: sentence-transformers" in card and "| base |" in card and "+ re-ranker" in card
     assert not (out / WORK_DIR / "bi-encoder").exists()  # checkpoints and the working copy are cleaned up
