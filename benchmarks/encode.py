@@ -162,6 +162,11 @@ def stream(model_dir: Path, precision: str, count: int, chunk_size: int) -> None
         with NpyWriter(path) as writer:
             for chunk in model.encode_stream(texts, chunk_size=chunk_size, show_progress=False):
                 writer.write(chunk)
+                print(
+                    f"  {writer.rows:>9,} texts written: RSS {current_rss_mb():.0f} MB, peak {peak_rss_mb():.0f} MB, "
+                    f"{writer.rows / (time.perf_counter() - start):.0f} texts/s",
+                    flush=True,
+                )
         rows, dim = np.load(path, mmap_mode="r").shape
     seconds = time.perf_counter() - start
     growth = peak_rss_mb() - baseline
