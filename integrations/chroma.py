@@ -19,7 +19,7 @@ import numpy as np
 
 from integrations._base import BaseIngestor, SearchHit, positive_int
 from integrations._ingest import DOC_ID_KEY, HASH_KEY, RESERVED_KEYS, IngestDocument, MetadataCheck
-from integrations._retry import RetryPolicy, call_with_retry
+from integrations._retry import RetryPolicy, call_with_retry, is_transient
 from sbert_plugins.errors import ConfigError, IntegrationError, missing_dependency
 
 if TYPE_CHECKING:
@@ -38,6 +38,19 @@ def _chromadb() -> Any:
     except ImportError as exc:
         raise missing_dependency("chromadb", "chroma") from exc
     return chromadb
+
+
+def _http_client(chromadb: Any, **kwargs: Any) -> Any:
+    """``chromadb.HttpClient(**kwargs)``, with an unreachable server raised as a ``ConnectionError`` (retried).
+
+    chromadb reports a refused connection as a ``ValueError`` raised while handling the transport error.
+    """
+    try:
+        return chromadb.HttpClient(**kwargs)
+    except ValueError as exc:
+        if exc.__context__ is not None and is_transient(exc.__context__):
+            raise ConnectionError(str(exc)) from exc.__context__
+        raise
 
 
 def flat_metadata_problem(metadata: Mapping[str, Any]) -> str | None:
@@ -166,8 +179,13 @@ class ChromaIngestor(BaseIngestor):
                 raise ConfigError(f"url must look like http://HOST:PORT, found {url!r}")
             port = parts.port or (443 if parts.scheme == "https" else 8000)
             self.client = self._call(
-                lambda: chromadb.HttpClient(
-                    host=parts.hostname, port=port, ssl=parts.scheme == "https", headers=headers, settings=settings
+                lambda: _http_client(
+                    chromadb,
+                    host=parts.hostname,
+                    port=port,
+                    ssl=parts.scheme == "https",
+                    headers=headers,
+                    settings=settings,
                 ),
                 f"connecting to {url}",
             )

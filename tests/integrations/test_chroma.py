@@ -176,3 +176,15 @@ def test_server_stopped_mid_ingest_is_retried_and_every_document_stored_once(
         assert ingestor.count() == n
         stored = ingestor.client.get_collection("fault").get(include=["metadatas"])
         assert sorted(m["_doc_id"] for m in stored["metadatas"]) == sorted(f"doc-{i}" for i in range(n))
+
+
+def test_a_server_that_is_not_running_is_retried_then_named(tiny_encoder: SentenceEncoder) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a free port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(IntegrationError, match=rf"connecting to http://127\.0\.0\.1:{port}.*failed 2 times"):
+        ChromaIngestor(
+            tiny_encoder, "docs", url=f"http://127.0.0.1:{port}", retry=RetryPolicy(attempts=2, initial_delay=0)
+        )
