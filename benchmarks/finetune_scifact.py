@@ -32,6 +32,8 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DATA, help="a BEIR folder (default: ../shared/data/scifact)")
+    parser.add_argument("--base", default=None, help="model to start from (default: all-MiniLM-L6-v2)")
     parser.add_argument("--output", default="out/scifact-finetune")
     parser.add_argument("--reranker-output", default="out/scifact-reranker")
     parser.add_argument("--no-reranker", action="store_true")
@@ -42,11 +44,12 @@ def main() -> None:
     parser.add_argument("--reranker-min-steps", type=int, default=300)
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
-    if not DATA.is_dir():
-        raise SystemExit(f"SciFact not found at {DATA}")
+    if not args.data.is_dir():
+        raise SystemExit(f"SciFact not found at {args.data}")
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("trainers.finetune").setLevel(logging.INFO)
     config = FinetuneConfig(
+        base=args.base,
         output=args.output,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -57,15 +60,14 @@ def main() -> None:
     )
     load_before = os.getloadavg()
     started = time.perf_counter()
-    report = finetune(DATA, config, resume=args.resume, overwrite=not args.resume)
+    report = finetune(args.data, config, resume=args.resume, overwrite=not args.resume)
     wall = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
 
-    print(
-        f"\nSciFact dev split: {report['data']['dev_queries']} claims over {report['data']['corpus_documents']:,} docs"
-    )
+    data = report["data"]
+    print(f"\n{args.data.name} dev split: {data['dev_queries']} queries over {data['corpus_documents']:,} documents")
     print(f"{'':<28}" + "".join(f"{k:>12}" for k in HEADLINE))
-    rows = [("base all-MiniLM-L6-v2", report["base"]), ("fine-tuned", report["fine_tuned"])]
+    rows = [(f"base {args.base or 'all-MiniLM-L6-v2'}"[:28], report["base"]), ("fine-tuned", report["fine_tuned"])]
     if report["reranked"]:
         rows.append((f"{report['kept']} + re-ranker", report["reranked"]))
     for name, metrics in rows:

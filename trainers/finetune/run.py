@@ -299,7 +299,8 @@ def _train_reranker(
         seed=config.seed,
     )
     torch.manual_seed(config.seed)  # the fresh head's initial weights
-    reranker = CrossEncoder(_base_name(config), num_labels=1, max_length=config.reranker_max_length)
+    reranker = CrossEncoder(_base_name(config), num_labels=1)
+    reranker.max_length = min(config.reranker_max_length, reranker.max_length)  # never past the model's limit
     per_epoch = -(-len(rows) // config.reranker_batch_size)
     settings = TrainingConfig(
         output_dir=str(work),
@@ -329,7 +330,7 @@ def _evaluate_reranker(
 ) -> dict[str, float]:
     from sbert_plugins.cross_encoder import CrossEncoder
 
-    reranker = CrossEncoder(str(config.reranker_output), max_length=config.reranker_max_length)
+    reranker = CrossEncoder(str(config.reranker_output))  # with the max_length it was trained with
     return rerank_metrics(
         reranker,
         [data.queries[q] for q in dev_ids],
