@@ -40,10 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 MIB = 1024 * 1024
 
 
-def _pairs(count: int) -> tuple[list[str], list[str]]:
+def _pairs(count: int, data: str = "stsb") -> tuple[list[str], list[str]]:
     from benchmarks._data import DATA_DIR, stsb_dev_pairs
 
-    if (DATA_DIR / "stsb" / "stsb-en-dev.csv").is_file():
+    if data == "stsb" and (DATA_DIR / "stsb" / "stsb-en-dev.csv").is_file():
         first, second, _ = stsb_dev_pairs()
         if len(first) >= count:
             return first[:count], second[:count]
@@ -57,7 +57,7 @@ def _rss_peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
 
 
-def worker(kind: str, batch: int, mini_batch_size: int, device: str) -> dict[str, float | str | int]:
+def worker(kind: str, batch: int, mini_batch_size: int, device: str, data: str) -> dict[str, float | str | int]:
     """One measurement (run in its own process): the peak memory growth of one step of ``kind`` on ``batch`` pairs."""
     import torch
 
@@ -70,7 +70,7 @@ def worker(kind: str, batch: int, mini_batch_size: int, device: str) -> dict[str
         loss: torch.nn.Module = CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch_size)
     else:
         loss = MultipleNegativesRankingLoss(model)
-    anchors, positives = _pairs(batch)
+    anchors, positives = _pairs(batch, data)
     features = [model.tokenize(anchors), model.tokenize(positives)]
     warm_up = [model.tokenize(anchors[:2]), model.tokenize(positives[:2])]
     loss(warm_up).backward()  # the .grad buffers are kept: they belong to the baseline
@@ -104,6 +104,12 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128, 256, 512])
     parser.add_argument("--mini-batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--data",
+        choices=("stsb", "synthetic"),
+        default="stsb",
+        help="STSb dev pairs (lengths vary: larger batches reach longer texts), or 12-word synthetic sentences",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads in each worker (default: torch's)")
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -112,7 +118,7 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     if args.worker:
-        result = worker(args.worker[0], int(args.worker[1]), args.mini_batch_size, args.device)
+        result = worker(args.worker[0], int(args.worker[1]), args.mini_batch_size, args.device, args.data)
         print(json.dumps(result))
         return
 
@@ -123,7 +129,7 @@ def main() -> None:
     for batch in args.batch_sizes:
         for kind in ("plain", "cached"):
             command = [sys.executable, __file__, "--worker", kind, str(batch)]
-            command += ["--mini-batch-size", str(args.mini_batch_size), "--device", args.device]
+            command += ["--mini-batch-size", str(args.mini_batch_size), "--device", args.device, "--data", args.data]
             if args.threads is not None:
                 command += ["--threads", str(args.threads)]
             done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -134,7 +140,8 @@ def main() -> None:
 
     measure = "CUDA max_memory_allocated" if args.device.startswith("cuda") else "peak RSS"
     print(f"\nOne training step of all-MiniLM-L6-v2 on {args.device}: growth of {measure} over the warm baseline")
-    print(f"(CachedMultipleNegativesRankingLoss with mini_batch_size={args.mini_batch_size}; pairs from STSb dev)\n")
+    source = "STSb dev pairs" if args.data == "stsb" else "synthetic 12-word sentences"
+    print(f"(CachedMultipleNegativesRankingLoss with mini_batch_size={args.mini_batch_size}; {source})\n")
     print("| batch | tokens | MNRL MiB | cached MiB | MNRL s | cached s |")
     print("|------:|-------:|---------:|-----------:|-------:|---------:|")
     for batch in args.batch_sizes:
