@@ -67,6 +67,8 @@ def write_outputs(
 def render_card(report: Mapping[str, Any]) -> str:
     """The model card (Markdown with a YAML header) for a :func:`write_outputs` record."""
     config, data = report["config"], report["data"]
+    cached = report["training"].get("cached_loss")
+    loss_name = "CachedMultipleNegativesRankingLoss" if cached else "MultipleNegativesRankingLoss"
     base_model = config["base"] or "sentence-transformers/all-MiniLM-L6-v2"
     lines = [
         "---",
@@ -106,7 +108,7 @@ def render_card(report: Mapping[str, Any]) -> str:
         "",
         "## Training",
         "",
-        f"MultipleNegativesRankingLoss, no-duplicates batches of {config['batch_size']}, {config['epochs']} epoch(s), "
+        f"{loss_name}, no-duplicates batches of {config['batch_size']}, {config['epochs']} epoch(s), "
         f"learning rate {config['learning_rate']}.",
         "",
         "| phase | wall seconds | process CPU seconds |",

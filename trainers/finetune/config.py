@@ -21,6 +21,8 @@ class FinetuneConfig(BaseModel):
             card and ``metrics.json``. Resume state lives in ``output/.finetune/``.
         epochs, batch_size, learning_rate, warmup_ratio: bi-encoder training (MultipleNegativesRankingLoss
             with the no-duplicates sampler; larger batches give more in-batch negatives).
+        cached_above: batches larger than this use CachedMultipleNegativesRankingLoss (the same loss,
+            computed in mini-batches of ``cached_above`` texts, so memory stays flat as the batch grows).
         hard_negatives: mined negatives per pair (0: in-batch negatives only). Negatives given in the pairs
             file come first.
         skip_top: when mining, the base model's first ``skip_top`` non-positive documents are skipped: the
@@ -51,6 +53,7 @@ class FinetuneConfig(BaseModel):
     batch_size: int = Field(32, ge=2)
     learning_rate: float = Field(2e-5, gt=0)
     warmup_ratio: float = Field(0.1, ge=0, le=1)
+    cached_above: int = Field(64, ge=1)
     hard_negatives: int = Field(1, ge=0)
     skip_top: int = Field(3, ge=0)
     mining_depth: int = Field(50, ge=1)

@@ -36,7 +36,7 @@ from trainers.finetune.mining import bi_encoder_rows, mine_hard_negatives, reran
 from trainers.finetune.pairs import RetrievalData, read_pairs
 from trainers.finetune.split import split_queries
 from trainers.finetune.state import RunState
-from trainers.losses import MultipleNegativesRankingLoss
+from trainers.losses import CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss
 from trainers.losses.cross_encoder import BinaryCrossEntropyLoss
 from trainers.state import Callback
 from trainers.trainer import Trainer
@@ -246,13 +246,21 @@ def _train(
         save_total_limit=1,
         show_progress=config.show_progress,
     )
-    trainer = Trainer(
-        model, loss=MultipleNegativesRankingLoss(model), train_data=rows, config=settings, callbacks=callbacks
+    loss: MultipleNegativesRankingLoss = (
+        CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.cached_above)
+        if config.batch_size > config.cached_above
+        else MultipleNegativesRankingLoss(model)
     )
+    trainer = Trainer(model, loss=loss, train_data=rows, config=settings, callbacks=callbacks)
     resume = "latest" if list_checkpoints(work / CHECKPOINTS_DIR) else None
     metrics = trainer.train(resume_from=resume)
     shutil.rmtree(work / CHECKPOINTS_DIR, ignore_errors=True)
-    return {**metrics, "rows": float(len(rows)), "negatives_per_row": float(len(rows[0]) - 2)}
+    return {
+        **metrics,
+        "rows": float(len(rows)),
+        "negatives_per_row": float(len(rows[0]) - 2),
+        "cached_loss": float(isinstance(loss, CachedMultipleNegativesRankingLoss)),
+    }
 
 
 def _evaluate_saved(data: RetrievalData, config: FinetuneConfig, dev_ids: list[str], folder: Path) -> dict[str, Any]:

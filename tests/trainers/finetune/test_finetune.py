@@ -153,3 +153,11 @@ def test_overwrite_starts_over_but_refuses_foreign_folders(tmp_path: Path) -> No
         RunState(foreign, "abc", resume=False, overwrite=True)
     with pytest.raises(ConfigError, match="pass another folder"):
         RunState(foreign, "abc", resume=False, overwrite=False)
+
+
+def test_large_batches_use_the_cached_loss(tiny_model_dir: Path, text_pairs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    report = finetune(text_pairs, _config(tiny_model_dir, out, batch_size=8, cached_above=3))
+    assert report["training"]["cached_loss"] == 1.0 and np.isfinite(report["training"]["train_loss"])
+    assert "CachedMultipleNegativesRankingLoss, no-duplicates batches of 8" in (out / "README.md").read_text()
+    assert _config(tiny_model_dir, out).cached_above == 64
