@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from sbert_plugins.errors import ConfigError
 from trainers.losses._base import EmbeddingLoss
 from trainers.losses._gradcache import CachedEmbeddingLoss
+from trainers.losses._twin import TwinEncoderLoss
 
 WRAPPERS = ("MatryoshkaLoss", "AdaptiveLayerLoss", "Matryoshka2dLoss")
 
@@ -37,14 +38,15 @@ def resolve_inner(
             raise ConfigError(f"{owner}: loss must be a loss instance or one of {allowed}, found {loss!r}")
         if loss_kwargs is not None and not isinstance(loss_kwargs, Mapping):
             raise ConfigError(f"{owner}: loss_kwargs must be a dict of {loss}'s keyword arguments")
-        built: EmbeddingLoss = getattr(registry, loss)(model, **dict(loss_kwargs or {}))
-        return built
-    if loss_kwargs is not None:
+        loss = getattr(registry, loss)(model, **dict(loss_kwargs or {}))
+    elif loss_kwargs is not None:
         raise ConfigError(f"{owner}: loss_kwargs only applies when loss is given by name; build the loss with them")
-    if not isinstance(loss, EmbeddingLoss):
+    # Twin-model and decoder losses embed with more than the model: truncating the model's output alone
+    # would leave the other side untouched.
+    if not isinstance(loss, EmbeddingLoss) or isinstance(loss, TwinEncoderLoss):
         raise ConfigError(
-            f"{owner}: loss must be a sentence-embedding loss from trainers.losses (or its name), "
-            f"found {type(loss).__name__}"
+            f"{owner}: loss must be a sentence-embedding loss from trainers.losses (or its name) that embeds with "
+            f"the model alone, found {type(loss).__name__}"
         )
     if type(loss).__name__ in forbidden:
         raise ConfigError(f"{owner}: wrap the inner loss directly, not another {type(loss).__name__}")

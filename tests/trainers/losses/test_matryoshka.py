@@ -211,6 +211,13 @@ def test_bad_inner_losses_are_config_errors(model: SentenceEncoder, tiny_encoder
         losses.AdaptiveLayerLoss(model, losses.CachedMultipleNegativesRankingLoss(model))
     with pytest.raises(ConfigError, match="layer_weighting must be one of"):
         losses.AdaptiveLayerLoss(model, "CoSENTLoss", layer_weighting="cubic")  # type: ignore[arg-type]
+    for self_embedding in (
+        "ContrastiveTensionLoss",
+        "ContrastiveTensionLossInBatchNegatives",
+        "DenoisingAutoEncoderLoss",
+    ):
+        with pytest.raises(ConfigError, match="embeds with the model alone"):
+            losses.MatryoshkaLoss(model, self_embedding, matryoshka_dims=[8])
 
 
 def test_a_narrower_embedding_than_a_dimension_is_a_data_error(model: SentenceEncoder) -> None:
