@@ -17,6 +17,7 @@ from typing import Any
 from torch import nn
 
 from sbert_plugins.cli import add_model_arguments
+from sbert_plugins.device import PRECISIONS
 from sbert_plugins.errors import ConfigError, DataError
 from trainers import losses
 from trainers.config import TrainingConfig
@@ -34,7 +35,7 @@ def register(subparsers: Any) -> None:
             "mixed precision of training (bf16 works on CPU; fp16 needs CUDA); the weights stay float32."
         ),
     )
-    add_model_arguments(parser)
+    add_model_arguments(parser, precisions=PRECISIONS)
     parser.add_argument("--train", required=True, nargs="+", type=Path, help="training file(s); one dataset each")
     parser.add_argument("--loss", required=True, help=f"loss class, one of: {', '.join(losses.EMBEDDING_LOSSES)}")
     parser.add_argument(
