@@ -325,12 +325,10 @@ def _open(target: QdrantTarget | ChromaTarget, model: SentenceEncoder | str | Pa
     where = target.url or target.path
     try:
         ingestor = target.open(model)
-    except (ConfigError, RetryError):
-        raise
-    except Exception as exc:  # a vendor client that could not connect (chromadb raises a bare ValueError)
+    except RetryError as exc:  # the server could not be reached, even after retries
         raise IntegrationError(
-            f"could not open collection {target.collection!r} at {where}: {type(exc).__name__}: {exc}. "
-            "0 documents were written; check that the server is up and reachable, then run the ingest again"
+            f"could not open collection {target.collection!r} at {where}: {exc}. 0 documents were written; "
+            "run the ingest again once the server is reachable"
         ) from exc
     try:
         return ingestor, ingestor._open_for_writing()
