@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: $(STAMP)  ## the main job
-	HF_HUB_OFFLINE=1 $(PY) examples/quickstart.py
+	HF_HUB_OFFLINE=1 $(PY) examples/finetune_ingest_search.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
