@@ -6,8 +6,11 @@ Data: ../shared/data/scifact (BEIR layout; only train queries are shipped, so th
 order, are held out as the dev split, as in examples/train_retrieval.py).
 
 1. The bi-encoder (all-MiniLM-L6-v2) embeds the corpus and retrieves the top candidates of every claim.
-2. Training rows: (claim, relevant abstract, 1) and (claim, one of the top-ranked irrelevant abstracts, 0).
-3. BinaryCrossEntropyLoss trains the cross-encoder (pos_weight = negatives per positive).
+2. Training rows: (claim, relevant abstract, 1), (claim, top-ranked irrelevant abstract, 0) and, so that the
+   fresh head first learns what relevance looks like, (claim, random abstract, 0).
+3. BinaryCrossEntropyLoss trains the cross-encoder (pos_weight = negatives per positive). A fresh head on
+   a bi-encoder's weights sits at the constant solution for the first hundred or so steps before it
+   starts to separate positives from negatives: give it at least a few hundred steps.
 4. Dev: nDCG@10 of the bi-encoder's top 50, and of the same 50 re-ordered by the cross-encoder. Relevant
    abstracts the bi-encoder missed count against both (ranked last), so the two figures are comparable.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import random
 import time
 from pathlib import Path
 
@@ -70,12 +74,13 @@ def main() -> None:
         default=None,
         help="quick run: N training claims, N / 2.5 dev claims, a corpus of their abstracts + 10 N others",
     )
-    parser.add_argument("--negatives", type=int, default=3, help="hard negatives per training claim")
+    parser.add_argument("--negatives", type=int, default=2, help="hard negatives per training claim")
+    parser.add_argument("--random-negatives", type=int, default=2, help="random corpus negatives per training claim")
     parser.add_argument("--top-k", type=int, default=50, help="bi-encoder candidates to re-rank")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--output", default="output/reranker")
     args = parser.parse_args()
@@ -107,14 +112,18 @@ def main() -> None:
 
     # 2. Training rows: every relevant abstract, and the bi-encoder's highest-ranked irrelevant ones.
     rows = []
+    rng = random.Random(args.seed)
     for q in train_ids:
         for d in sorted(relevant[q]):
             if d in corpus:
                 rows.append({"query": queries[q], "document": corpus[d], "label": 1.0})
         negatives = [d for d in retrieved[q] if d not in relevant[q]][: args.negatives]
+        others = [d for d in rng.sample(corpus_ids, args.random_negatives + 5) if d not in relevant[q]]
+        negatives += [d for d in others if d not in negatives][: args.random_negatives]
         rows += [{"query": queries[q], "document": corpus[d], "label": 0.0} for d in negatives]
     print(
-        f"training rows: {len(rows)} ({len(train_ids)} claims, {args.negatives} hard negatives each); "
+        f"training rows: {len(rows)} ({len(train_ids)} claims, {args.negatives} hard and "
+        f"{args.random_negatives} random negatives each); "
         f"dev claims: {len(dev_ids)}; corpus: {len(corpus)}"
     )
 
@@ -130,7 +139,7 @@ def main() -> None:
         seed=args.seed,
         output_dir=args.output,
     )
-    loss = BinaryCrossEntropyLoss(reranker, pos_weight=float(args.negatives))
+    loss = BinaryCrossEntropyLoss(reranker, pos_weight=float(args.negatives + args.random_negatives))
     metrics = Trainer(reranker, loss=loss, train_data=rows, config=config).train()
     print(f"train loss {metrics['train_loss']:.4f} in {metrics['train_runtime_s']:.0f} s; model saved in {args.output}")
 
