@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--hard-negatives", type=int, default=1)
     parser.add_argument("--max-seq-length", type=int, default=None, help="default: the model's (256)")
     parser.add_argument("--reranker-min-steps", type=int, default=300)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="training arithmetic")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
     if not args.data.is_dir():
@@ -57,6 +58,7 @@ def main() -> None:
         max_seq_length=args.max_seq_length,
         reranker_output=None if args.no_reranker else args.reranker_output,
         reranker_min_steps=args.reranker_min_steps,
+        precision=args.precision,
     )
     load_before = os.getloadavg()
     started = time.perf_counter()

@@ -51,6 +51,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--reranker-max-length", type=int, default=defaults.reranker_max_length)
     parser.add_argument("--rerank-top-k", type=int, default=defaults.rerank_top_k, help="candidates to re-rank")
     parser.add_argument("--checkpoint-steps", type=int, default=defaults.checkpoint_steps)
+    parser.add_argument(
+        "--precision", choices=("fp32", "bf16"), default=defaults.precision, help="training arithmetic (bf16: autocast)"
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --output")
     parser.add_argument("--overwrite", action="store_true", help="delete a previous run in --output first")
@@ -76,6 +79,7 @@ def build_config(args: argparse.Namespace) -> FinetuneConfig:
         reranker_max_length=args.reranker_max_length,
         rerank_top_k=args.rerank_top_k,
         checkpoint_steps=args.checkpoint_steps,
+        precision=args.precision,
         seed=args.seed,
         show_progress=not args.quiet,
     )

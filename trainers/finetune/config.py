@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -41,6 +41,8 @@ class FinetuneConfig(BaseModel):
         reranker_random_negatives: random corpus documents per pair as extra negatives (besides the mined
             ones): they teach the fresh head what plainly irrelevant looks like.
         max_seq_length: truncate texts for the bi-encoder to this many tokens (``None``: the model's).
+        precision: training arithmetic of both models: ``fp32``, or ``bf16`` autocast (about twice as fast
+            on CPUs with AMX or AVX-512 bf16 units, and on recent GPUs). Evaluation always runs in fp32.
         eval_batch_size: texts per forward pass when encoding the corpus.
         show_progress: progress bars for the long steps.
     """
@@ -71,6 +73,7 @@ class FinetuneConfig(BaseModel):
     reranker_max_length: int = Field(256, ge=8)
     reranker_random_negatives: int = Field(2, ge=0)
     max_seq_length: int | None = Field(None, ge=8)
+    precision: Literal["fp32", "bf16"] = "fp32"
     eval_batch_size: int = Field(32, ge=1)
     show_progress: bool = True
 

@@ -19,10 +19,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def test_flags_become_the_config() -> None:
     args = _parse(["--pairs", "p.jsonl", "--output", "o", "--epochs", "2", "--hard-negatives", "3"])
-    args_rr = _parse(["--pairs", "p", "--output", "o", "--reranker-output", "r", "--lr", "1e-4", "--quiet"])
+    argv_rr = ["--pairs", "p", "--output", "o", "--reranker-output", "r", "--lr", "1e-4", "--precision", "bf16"]
     config = build_config(args)
     assert (config.epochs, config.hard_negatives, config.reranker_output, config.show_progress) == (2, 3, None, True)
-    assert build_config(args_rr).reranker_output == "r" and build_config(args_rr).learning_rate == 1e-4
+    assert config.precision == "fp32"
+    config_rr = build_config(_parse([*argv_rr, "--quiet"]))
+    assert (config_rr.reranker_output, config_rr.learning_rate, config_rr.precision) == ("r", 1e-4, "bf16")
 
 
 def test_command_runs_the_pipeline_and_prints_the_table(
