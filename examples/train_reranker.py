@@ -6,13 +6,19 @@ Data: ../shared/data/scifact (BEIR layout; only train queries are shipped, so th
 order, are held out as the dev split, as in examples/train_retrieval.py).
 
 1. The bi-encoder (all-MiniLM-L6-v2) embeds the corpus and retrieves the top candidates of every claim.
-2. Training rows: (claim, relevant abstract, 1), (claim, top-ranked irrelevant abstract, 0) and, so that the
-   fresh head first learns what relevance looks like, (claim, random abstract, 0).
-3. BinaryCrossEntropyLoss trains the cross-encoder (pos_weight = negatives per positive). A fresh head on
-   a bi-encoder's weights sits at the constant solution for the first hundred or so steps before it
-   starts to separate positives from negatives: give it at least a few hundred steps.
-4. Dev: nDCG@10 of the bi-encoder's top 50, and of the same 50 re-ordered by the cross-encoder. Relevant
+2. Training rows (``--loss mnrl``, the default): (claim, relevant abstract, hard negatives...), the hard
+   negatives drawn from the irrelevant abstracts among the bi-encoder's first ``--hard-pool`` hits.
+   MultipleNegativesRankingLoss (cross-encoder form) scores each claim against its positive, its hard
+   negatives and ``--random-negatives`` abstracts of other rows, and ranks the positive first.
+   ``--loss bce`` instead writes labelled (claim, abstract, 1/0) rows, with random abstracts as extra
+   negatives, for BinaryCrossEntropyLoss (pos_weight = negatives per positive).
+3. Dev: nDCG@10 of the bi-encoder's top 50, and of the same 50 re-ordered by the cross-encoder. Relevant
    abstracts the bi-encoder missed count against both (ranked last), so the two figures are comparable.
+
+Measured here (full run, defaults: 732 rows, 2 epochs = 92 steps of 16 claims x 5 candidates, bf16
+autocast, max_length 192; 1,306 s on 2 CPU cores): bi-encoder 0.6543, re-ranked 0.4109. The fresh head
+learns slowly (loss 1.61 = ln 5 for the first 20 steps, 1.00 at the end): 650 claims and a hundred steps
+are not enough for a cross-encoder to catch up with a bi-encoder pre-trained on a billion pairs.
 
 Run:  python examples/train_reranker.py                    (full: about 650 training claims, 160 dev claims)
       python examples/train_reranker.py --limit 100        (quick: 100 training claims, 40 dev claims, 1,000+ abstracts)
@@ -35,7 +41,7 @@ from sbert_plugins.cross_encoder import CrossEncoder
 from sbert_plugins.evaluation.metrics import ndcg_at_k
 from sbert_plugins.loading import packaged_default_path
 from trainers import Trainer, TrainingConfig
-from trainers.losses.cross_encoder import BinaryCrossEntropyLoss
+from trainers.losses.cross_encoder import BinaryCrossEntropyLoss, MultipleNegativesRankingLoss
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"
 
@@ -74,13 +80,16 @@ def main() -> None:
         default=None,
         help="quick run: N training claims, N / 2.5 dev claims, a corpus of their abstracts + 10 N others",
     )
-    parser.add_argument("--negatives", type=int, default=2, help="hard negatives per training claim")
-    parser.add_argument("--random-negatives", type=int, default=2, help="random corpus negatives per training claim")
+    parser.add_argument("--loss", choices=("mnrl", "bce"), default="mnrl")
+    parser.add_argument("--negatives", type=int, default=3, help="hard negatives per training claim")
+    parser.add_argument("--hard-pool", type=int, default=30, help="draw the hard negatives from this many top hits")
+    parser.add_argument("--random-negatives", type=int, default=1, help="random/in-batch negatives per claim")
     parser.add_argument("--top-k", type=int, default=50, help="bi-encoder candidates to re-rank")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--max-length", type=int, default=192)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="bf16", help="bf16: autocast training")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--output", default="output/reranker")
     args = parser.parse_args()
@@ -110,24 +119,32 @@ def main() -> None:
     retrieved = {q: [corpus_ids[int(h["corpus_id"])] for h in found] for q, found in zip(wanted, hits, strict=True)}
     del bi_encoder, corpus_embeddings
 
-    # 2. Training rows: every relevant abstract, and the bi-encoder's highest-ranked irrelevant ones.
+    # 2. Training rows: every relevant abstract, and irrelevant ones the bi-encoder ranked high.
     rows = []
     rng = random.Random(args.seed)
     for q in train_ids:
+        pool = [d for d in retrieved[q][: args.hard_pool] if d not in relevant[q]]
         for d in sorted(relevant[q]):
-            if d in corpus:
-                rows.append({"query": queries[q], "document": corpus[d], "label": 1.0})
-        negatives = [d for d in retrieved[q] if d not in relevant[q]][: args.negatives]
-        others = [d for d in rng.sample(corpus_ids, args.random_negatives + 5) if d not in relevant[q]]
-        negatives += [d for d in others if d not in negatives][: args.random_negatives]
-        rows += [{"query": queries[q], "document": corpus[d], "label": 0.0} for d in negatives]
+            if d not in corpus:
+                continue
+            negatives = rng.sample(pool, min(args.negatives, len(pool)))
+            if args.loss == "mnrl":
+                row = {"query": queries[q], "positive": corpus[d]}
+                row.update({f"negative_{i}": corpus[n] for i, n in enumerate(negatives)})
+                rows.append(row)
+                continue
+            rows.append({"query": queries[q], "document": corpus[d], "label": 1.0})
+            others = [n for n in rng.sample(corpus_ids, args.random_negatives + 5) if n not in relevant[q]]
+            negatives += [n for n in others if n not in negatives][: args.random_negatives]
+            rows += [{"query": queries[q], "document": corpus[n], "label": 0.0} for n in negatives]
+    rows = [r for r in rows if len(r) == len(rows[0])]
     print(
         f"training rows: {len(rows)} ({len(train_ids)} claims, {args.negatives} hard and "
         f"{args.random_negatives} random negatives each); "
         f"dev claims: {len(dev_ids)}; corpus: {len(corpus)}"
     )
 
-    # 3. The cross-encoder: MiniLM's transformer weights plus a new one-logit head, trained with BCE.
+    # 3. The cross-encoder: MiniLM's transformer weights plus a new one-logit head.
     torch.manual_seed(args.seed)
     reranker = CrossEncoder(minilm, max_length=args.max_length)
     config = TrainingConfig(
@@ -136,10 +153,15 @@ def main() -> None:
         learning_rate=args.lr,
         warmup_ratio=0.1,
         group_by_length=True,
+        batch_sampler="no_duplicates" if args.loss == "mnrl" else "random",
+        precision=args.precision,
         seed=args.seed,
         output_dir=args.output,
     )
-    loss = BinaryCrossEntropyLoss(reranker, pos_weight=float(args.negatives + args.random_negatives))
+    if args.loss == "mnrl":
+        loss = MultipleNegativesRankingLoss(reranker, num_negatives=args.random_negatives)
+    else:
+        loss = BinaryCrossEntropyLoss(reranker, pos_weight=float(args.negatives + args.random_negatives))
     metrics = Trainer(reranker, loss=loss, train_data=rows, config=config).train()
     print(f"train loss {metrics['train_loss']:.4f} in {metrics['train_runtime_s']:.0f} s; model saved in {args.output}")
 
