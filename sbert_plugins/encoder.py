@@ -4,7 +4,7 @@ into fixed-size embeddings, loaded from and saved to the sentence-transformers f
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,6 +77,13 @@ class SentenceEncoder(nn.Sequential):
               batch. Only :meth:`encode` uses it; calling the model on features (training) runs the fp32
               weights, and the int8 copy keeps the weights it was made from: after training, build a
               new encoder from the saved model to encode in int8.
+
+        compile_model: run :meth:`encode`'s transformer through ``torch.compile`` (dynamic shapes),
+            which fuses the element-wise work (GELU, layer norm, residual adds) around the matrix
+            products. The first call compiles (about a minute on 2 CPU cores; needs a C++ compiler on
+            CPU); later calls reuse it. Worth it for large corpora: with ``"bf16"`` on a 2-core CPU with
+            AMX, SciFact abstracts encoded 1.15x faster than with ``"bf16"`` alone (``benchmarks/encode.py``).
+            Not with ``"int8"``.
         num_threads: intra-op CPU threads while encoding. Default: ``$SBERT_PLUGINS_NUM_THREADS`` if set,
             else torch's own setting, lowered to the CPUs this process may use (CPU affinity and cgroup
             quota) when it is higher. The count is set for the duration of each :meth:`encode` call and
@@ -98,6 +105,7 @@ class SentenceEncoder(nn.Sequential):
         modules: Sequence[nn.Module] | None = None,
         device: str | torch.device | None = None,
         precision: EncoderPrecision = "fp32",
+        compile_model: bool = False,
         num_threads: int | None = None,
         prompts: dict[str, str] | None = None,
         default_prompt_name: str | None = None,
@@ -118,6 +126,8 @@ class SentenceEncoder(nn.Sequential):
         target = resolve_device(device)
         if precision == "int8" and target.type != "cpu":
             raise ConfigError(f"precision='int8' runs on CPU only, but device is {target}; use 'fp16' or 'bf16' there")
+        if compile_model and precision == "int8":
+            raise ConfigError("compile_model=True compiles the PyTorch transformer; precision='int8' runs ONNX Runtime")
         settings = ModelSettings()
         self.source: str | None = None
         if modules is None:
@@ -153,6 +163,8 @@ class SentenceEncoder(nn.Sequential):
         if precision in ("fp16", "bf16"):
             self.to(precision_dtype(precision))
         self._int8 = OnnxInt8Transformer(self.transformer) if precision == "int8" else None
+        self.compile_model = compile_model
+        self._compiled: Callable[..., Any] | None = None  # made on first use; not pickled
         self.eval()  # ready for inference; a trainer calls .train()
 
     # ---- model facts -------------------------------------------------------------------------
@@ -340,13 +352,24 @@ class SentenceEncoder(nn.Sequential):
         return sorted_embeddings[torch.from_numpy(restore_order(order))]
 
     def _infer(self, features: dict[str, Tensor], threads: int | None) -> dict[str, Tensor]:
-        """The forward pass of :meth:`encode`: through the int8 transformer when there is one."""
-        if self._int8 is None:
+        """The forward pass of :meth:`encode`: through the int8 or the compiled transformer when asked."""
+        if self._int8 is not None:
+            features = self._int8(features, threads)
+        elif self.compile_model:
+            if self._compiled is None:
+                # Kept out of the module tree (object.__setattr__), so state_dict and save() never see it.
+                object.__setattr__(self, "_compiled", torch.compile(self.transformer.auto_model, dynamic=True))
+            features = self.transformer(features, model=self._compiled)
+        else:
             return self(features)  # type: ignore[no-any-return]
-        features = self._int8(features, threads)
         for module in list(self)[1:]:
             features = module(features)
         return features
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_compiled"] = None  # a compiled callable does not pickle; the copy compiles again
+        return state
 
     def _count_truncated(self, texts: list[str], ids: list[list[int]]) -> int:
         limit = self.transformer.max_seq_length

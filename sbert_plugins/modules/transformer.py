@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,11 @@ class Transformer(nn.Module):
     def embedding_dim(self) -> int:
         return int(self.auto_model.config.hidden_size)
 
-    def forward(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
+    def forward(self, features: dict[str, Tensor], model: Callable[..., Any] | None = None) -> dict[str, Tensor]:
+        """Add ``token_embeddings`` to ``features``; ``model`` runs in place of ``auto_model`` (e.g. a
+        compiled version of it)."""
         inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
-        output = self.auto_model(**inputs, return_dict=True)
+        output = (self.auto_model if model is None else model)(**inputs, return_dict=True)
         features["token_embeddings"] = output.last_hidden_state
         return features
 

@@ -111,6 +111,24 @@ def test_int8_is_cpu_only_and_unknown_precisions_are_refused(tiny_model_dir: Pat
         SentenceEncoder(tiny_model_dir, precision="int4")  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
+def test_compiled_encoder_matches_eager_and_saves_like_it(tiny_model_dir: Path, tmp_path: Path) -> None:
+    eager = SentenceEncoder(tiny_model_dir, device="cpu")
+    model = SentenceEncoder(tiny_model_dir, device="cpu", compile_model=True)
+    np.testing.assert_allclose(model.encode(TEXTS), eager.encode(TEXTS), atol=1e-5)
+    assert model._compiled is not None
+    assert list(model.state_dict()) == list(eager.state_dict())  # the compiled copy is not a submodule
+    model.save(tmp_path / "saved")
+    np.testing.assert_allclose(SentenceEncoder(tmp_path / "saved").encode(TEXTS), eager.encode(TEXTS), atol=1e-5)
+    restored = pickle.loads(pickle.dumps(model))
+    assert restored._compiled is None and restored.compile_model
+
+
+def test_compile_model_refuses_int8(tiny_model_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="compile_model"):
+        SentenceEncoder(tiny_model_dir, device="cpu", precision="int8", compile_model=True)
+
+
 def test_num_threads_applies_during_encode_and_is_restored(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
