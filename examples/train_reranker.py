@@ -129,6 +129,8 @@ def main() -> None:
                 continue
             negatives = rng.sample(pool, min(args.negatives, len(pool)))
             if args.loss == "mnrl":
+                if len(negatives) < args.negatives:  # every row needs the same columns
+                    continue
                 row = {"query": queries[q], "positive": corpus[d]}
                 row.update({f"negative_{i}": corpus[n] for i, n in enumerate(negatives)})
                 rows.append(row)
@@ -137,7 +139,6 @@ def main() -> None:
             others = [n for n in rng.sample(corpus_ids, args.random_negatives + 5) if n not in relevant[q]]
             negatives += [n for n in others if n not in negatives][: args.random_negatives]
             rows += [{"query": queries[q], "document": corpus[n], "label": 0.0} for n in negatives]
-    rows = [r for r in rows if len(r) == len(rows[0])]
     print(
         f"training rows: {len(rows)} ({len(train_ids)} claims, {args.negatives} hard and "
         f"{args.random_negatives} random negatives each); "
