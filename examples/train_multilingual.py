@@ -89,6 +89,11 @@ def evaluators(limit: int | None) -> list[EmbeddingSimilarityEvaluator]:
     ]
 
 
+def evaluate(evaluators: list[EmbeddingSimilarityEvaluator], model: SentenceEncoder) -> dict[str, float]:
+    """The metrics of every evaluator on ``model``, merged."""
+    return {key: value for ev in evaluators for key, value in ev(model).items()}
+
+
 def report(label: str, results: dict[str, float], names: list[str]) -> None:
     print(f"{label}: " + "  ".join(f"{name}={results[name]:.4f}" for name in names))
 
@@ -148,10 +153,7 @@ def main() -> None:
 
     dev = evaluators(args.dev_limit if args.dev_limit is not None else args.limit)
     names = [ev.primary_metric for ev in dev]
-    before: dict[str, float] = {}
-    for ev in dev:
-        before.update(ev(student))
-    report("before", before, names)
+    report("before", evaluate(dev, student), names)
     start_val = validation(student)[validation.primary_metric]
 
     config = TrainingConfig(
@@ -167,10 +169,7 @@ def main() -> None:
     )
     trainer = Trainer(student, loss=losses.MSELoss(student), train_data=train, config=config, evaluator=validation)
     metrics = trainer.train()
-    after: dict[str, float] = {}
-    for ev in dev:
-        after.update(ev(student))
-    report("after ", after, names)
+    report("after ", evaluate(dev, student), names)
     print(
         f"trained {int(metrics['train_steps'])} steps in {metrics['train_runtime_s']:.0f}s, kept step "
         f"{trainer.state.best_step} ({validation.primary_metric} {start_val:.4f} -> {trainer.state.best_metric:.4f}); "

@@ -128,20 +128,19 @@ def main() -> None:
             if d not in corpus:
                 continue
             negatives = rng.sample(pool, min(args.negatives, len(pool)))
-            if args.loss == "mnrl":
-                if len(negatives) < args.negatives:  # every row needs the same columns
-                    continue
+            if args.loss == "bce":
+                rows.append({"query": queries[q], "document": corpus[d], "label": 1.0})
+                others = [n for n in rng.sample(corpus_ids, args.random_negatives + 5) if n not in relevant[q]]
+                negatives += [n for n in others if n not in negatives][: args.random_negatives]
+                rows += [{"query": queries[q], "document": corpus[n], "label": 0.0} for n in negatives]
+            elif len(negatives) == args.negatives:  # MNRL: every row needs the same columns
                 row = {"query": queries[q], "positive": corpus[d]}
                 row.update({f"negative_{i}": corpus[n] for i, n in enumerate(negatives)})
                 rows.append(row)
-                continue
-            rows.append({"query": queries[q], "document": corpus[d], "label": 1.0})
-            others = [n for n in rng.sample(corpus_ids, args.random_negatives + 5) if n not in relevant[q]]
-            negatives += [n for n in others if n not in negatives][: args.random_negatives]
-            rows += [{"query": queries[q], "document": corpus[n], "label": 0.0} for n in negatives]
+    where = "in-batch" if args.loss == "mnrl" else "random"
     print(
         f"training rows: {len(rows)} ({len(train_ids)} claims, {args.negatives} hard and "
-        f"{args.random_negatives} random negatives each); "
+        f"{args.random_negatives} {where} negatives each); "
         f"dev claims: {len(dev_ids)}; corpus: {len(corpus)}"
     )
 
