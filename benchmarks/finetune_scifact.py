@@ -1,5 +1,6 @@
-"""SciFact fine-tune, end to end: base vs fine-tuned vs fine-tuned + re-ranker on a dev split of the train
-claims, and the time of every phase.
+"""SciFact fine-tune, end to end: base vs fine-tuned vs fine-tuned + re-ranker (alone, and mixed with the
+bi-encoder's scores at the weight chosen on validation claims) on a dev split of the train claims, and the
+time of every phase.
 
 Data: ../shared/data/scifact (BEIR folder; only train qrels are shipped, so ``finetune`` carves a seeded
 20% of the claims out as the dev split). Every dev claim retrieves from the whole corpus (5,183 abstracts).
@@ -25,6 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 
 from trainers.finetune import FinetuneConfig, finetune
+from trainers.finetune.card import reranked_rows
 from trainers.finetune.evaluation import HEADLINE
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"
@@ -68,12 +70,11 @@ def main() -> None:
 
     data = report["data"]
     print(f"\n{args.data.name} dev split: {data['dev_queries']} queries over {data['corpus_documents']:,} documents")
-    print(f"{'':<28}" + "".join(f"{k:>12}" for k in HEADLINE))
-    rows = [(f"base {args.base or 'all-MiniLM-L6-v2'}"[:28], report["base"]), ("fine-tuned", report["fine_tuned"])]
-    if report["reranked"]:
-        rows.append((f"{report['kept']} + re-ranker", report["reranked"]))
+    print(f"{'':<44}" + "".join(f"{k:>12}" for k in HEADLINE))
+    rows = [(f"base {args.base or 'all-MiniLM-L6-v2'}"[:44], report["base"]), ("fine-tuned", report["fine_tuned"])]
+    rows += reranked_rows(report)
     for name, metrics in rows:
-        print(f"{name:<28}" + "".join(f"{metrics[k]:>12.4f}" for k in HEADLINE))
+        print(f"{name:<44}" + "".join(f"{metrics[k]:>12.4f}" for k in HEADLINE))
     gain = report["fine_tuned"]["ndcg@10"] - report["base"]["ndcg@10"]
     print(f"fine-tuned nDCG@10 gain over base: {gain:+.4f}; kept: {report['kept']}")
     print("seconds per phase, wall and process CPU (phases done by an earlier run keep their times):")

@@ -8,7 +8,8 @@
 2. Ingest the corpus into embedded Qdrant (a local folder, no server) with hybrid search on (dense + BM25).
 3. Answer a few new questions through a LangChain chain: a retriever over the Qdrant collection (hybrid:
    dense and BM25 ranks fused), wrapped in RerankingRetriever, which re-scores the 10 candidates with the
-   fine-tuned model (or the trained cross-encoder) and keeps 3, piped into a formatter.
+   fine-tuned model (or mixes the trained cross-encoder's scores with it, at the weight the fine-tune chose
+   on held-out questions) and keeps 3, piped into a formatter.
 
 Runs offline in a few minutes on 2 CPU cores. A second run reuses the finished fine-tune (it resumes a
 completed run); --fresh starts over.
@@ -37,6 +38,7 @@ from integrations.langchain import RerankingRetriever, SBERTReranker
 from integrations.qdrant import QdrantIngestor
 from sbert_plugins import SentenceEncoder
 from trainers.finetune import FinetuneConfig, finetune
+from trainers.finetune.card import reranked_rows
 from trainers.finetune.evaluation import HEADLINE
 
 DATA = Path(__file__).resolve().parent / "data" / "sbert_docs"
@@ -105,7 +107,11 @@ def main() -> None:
     ingested = time.perf_counter()
 
     # 3. A LangChain chain: hybrid Qdrant retrieval -> cross-encoder re-ranking -> formatted passages.
-    reranker = SBERTReranker(model=str(out / "reranker")) if args.cross_encoder else SBERTReranker(encoder=model)
+    reranker = (
+        SBERTReranker(model=str(out / "reranker"), encoder=model, fusion_weight=report["fusion_weight"])
+        if args.cross_encoder
+        else SBERTReranker(encoder=model)
+    )
     retriever = RerankingRetriever(
         base_retriever=QdrantRetriever(ingestor=ingestor),
         reranker=reranker,
@@ -119,12 +125,11 @@ def main() -> None:
         f"\nFine-tuned on {data['pairs']} pairs ({data['train_queries']} training / {data['dev_queries']} dev "
         f"questions, {data['corpus_documents']} passages); kept: {report['kept']} model"
     )
-    print(f"{'dev metrics':<28}" + "".join(f"{k:>12}" for k in HEADLINE))
+    print(f"{'dev metrics':<52}" + "".join(f"{k:>12}" for k in HEADLINE))
     rows = [("before: base", report["base"]), ("after: fine-tuned", report["fine_tuned"])]
-    if report["reranked"]:
-        rows.append((f"after: {report['kept']} + re-ranker", report["reranked"]))
+    rows += [(f"after: {name}", metrics) for name, metrics in reranked_rows(report)]
     for name, metrics in rows:
-        print(f"{name:<28}" + "".join(f"{metrics[k]:>12.4f}" for k in HEADLINE))
+        print(f"{name:<52}" + "".join(f"{metrics[k]:>12.4f}" for k in HEADLINE))
     print(f"\nQdrant (embedded, hybrid) at {out / 'qdrant'}: {summary}")
     for question in QUESTIONS:
         print(f"\nQ: {question}")

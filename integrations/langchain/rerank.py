@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from integrations.langchain.scoring import BiEncoderScorer, PairScorer, is_pair_scorer, scores_as_list
 from sbert_plugins import SentenceEncoder
+from sbert_plugins.cross_encoder.fusion import fuse_scores
 from sbert_plugins.errors import ConfigError
 
 SCORE_KEY = "relevance_score"
@@ -35,13 +36,19 @@ class SBERTReranker(BaseDocumentCompressor):
         encoder: the :class:`SentenceEncoder` used when ``model`` is ``None`` (default: the default
             model, loaded on first use); the score is the model's similarity between the query
             (query prompt) and the document (document prompt).
+        fusion_weight: with a cross-encoder ``model``, score each document by
+            :func:`sbert_plugins.cross_encoder.fuse_scores`: this share of the cross-encoder's score plus
+            the rest of the bi-encoder's (``encoder``'s), each standardised over the candidates. Useful when
+            the cross-encoder alone ranks worse than the bi-encoder (``sbert-plugins finetune`` chooses
+            the weight on held-out queries and records it as ``fusion_weight`` in ``metrics.json``).
         top_n: how many documents to keep (a positive integer, default 3).
         score_threshold: after cutting to ``top_n``, drop documents scoring below this.
         batch_size: pairs (or texts) per forward pass.
 
     Returns copies of the documents sorted by descending score (ties keep their input order) with the
     score in ``metadata["relevance_score"]``; the caller's documents are never changed. Invalid
-    arguments (``top_n <= 0``, both ``model`` and ``encoder``) raise ``pydantic.ValidationError``.
+    arguments (``top_n <= 0``, both ``model`` and ``encoder`` without ``fusion_weight``, a
+    ``fusion_weight`` without ``model`` or outside [0, 1]) raise ``pydantic.ValidationError``.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
@@ -51,8 +58,10 @@ class SBERTReranker(BaseDocumentCompressor):
     top_n: int = Field(default=3, gt=0, strict=True)
     score_threshold: float | None = None
     batch_size: int = Field(default=32, gt=0, strict=True)
+    fusion_weight: float | None = Field(default=None, ge=0.0, le=1.0)
 
     _scorer: PairScorer | None = PrivateAttr(default=None)
+    _first_stage: BiEncoderScorer | None = PrivateAttr(default=None)
     _load_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @field_validator("model", mode="before")
@@ -67,8 +76,12 @@ class SBERTReranker(BaseDocumentCompressor):
 
     @model_validator(mode="after")
     def _check_one_scorer(self) -> SBERTReranker:
-        if self.model is not None and self.encoder is not None:
-            raise ValueError("pass either model (a cross-encoder) or encoder (a bi-encoder), not both")
+        if self.fusion_weight is not None and self.model is None:
+            raise ValueError("fusion_weight mixes a cross-encoder's scores with the encoder's: pass model too")
+        if self.model is not None and self.encoder is not None and self.fusion_weight is None:
+            raise ValueError(
+                "pass either model (a cross-encoder) or encoder (a bi-encoder), or both with a fusion_weight"
+            )
         return self
 
     @property
@@ -105,7 +118,19 @@ class SBERTReranker(BaseDocumentCompressor):
         if not pairs:
             return []
         scorer = self.scorer
-        return scores_as_list(scorer.predict(pairs, batch_size=self.batch_size), len(pairs), scorer)
+        scores = scores_as_list(scorer.predict(pairs, batch_size=self.batch_size), len(pairs), scorer)
+        if self.fusion_weight is None:
+            return scores
+        first_stage = self._first_stage_scorer()
+        first = scores_as_list(first_stage.predict(pairs, batch_size=self.batch_size), len(pairs), first_stage)
+        return [float(x) for x in fuse_scores(first, scores, self.fusion_weight)]
+
+    def _first_stage_scorer(self) -> BiEncoderScorer:
+        with self._load_lock:
+            if self._first_stage is None:
+                encoder = self.encoder if self.encoder is not None else SentenceEncoder().eval()
+                self._first_stage = BiEncoderScorer(encoder)
+        return self._first_stage
 
     def rerank(self, documents: Sequence[Document], query: str, *, top_n: int | None = None) -> list[Document]:
         """Score ``documents`` against ``query``; return the best ``top_n`` (default ``self.top_n``) as

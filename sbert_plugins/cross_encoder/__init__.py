@@ -6,11 +6,24 @@
     model = CrossEncoder("path/to/reranker")
     scores = model.predict([("How old is the sun?", "The sun is 4.6 billion years old."), ...])
     best = model.rank("How old is the sun?", documents, top_k=3, return_documents=True)
+
+When the re-ranker alone is no better than the first stage, :func:`tune_fusion_weight` picks a weight on
+validation queries and :func:`fuse_scores` mixes both stages' scores with it.
 """
 
 from __future__ import annotations
 
 from sbert_plugins.cross_encoder._files import ACTIVATIONS, Activation
+from sbert_plugins.cross_encoder.fusion import FUSION_GRID, FusionFit, fuse_scores, fused_ndcg, tune_fusion_weight
 from sbert_plugins.cross_encoder.model import CrossEncoder
 
-__all__ = ["ACTIVATIONS", "Activation", "CrossEncoder"]
+__all__ = [
+    "ACTIVATIONS",
+    "FUSION_GRID",
+    "Activation",
+    "CrossEncoder",
+    "FusionFit",
+    "fuse_scores",
+    "fused_ndcg",
+    "tune_fusion_weight",
+]

@@ -26,22 +26,24 @@ def write_outputs(
     *,
     config: FinetuneConfig,
     data: RetrievalData,
-    split: tuple[Sequence[str], Sequence[str]],
+    split: tuple[Sequence[str], Sequence[str], Sequence[str]],
     base: Mapping[str, float],
     fine_tuned: Mapping[str, float],
-    reranked: Mapping[str, float] | None,
+    reranked: Mapping[str, Any] | None,
     kept: str,
     training: Mapping[str, float],
     timings: Mapping[str, float],
     cpu_timings: Mapping[str, float],
 ) -> dict[str, Any]:
     """Write ``metrics.json`` and the model card into ``output``; returns the metrics record."""
-    train_ids, dev_ids = split
+    train_ids, dev_ids, validation_ids = split
     report: dict[str, Any] = {
         "kept": kept,
         "base": dict(base),
         "fine_tuned": dict(fine_tuned),
-        "reranked": dict(reranked) if reranked is not None else None,
+        "reranked": dict(reranked["reranked"]) if reranked is not None else None,
+        "fused": dict(reranked["fused"]) if reranked is not None else None,
+        "fusion_weight": reranked["fusion_weight"] if reranked is not None else None,
         "data": {
             "source": data.source,
             "pairs": data.pairs,
@@ -49,6 +51,7 @@ def write_outputs(
             "queries": len(data.queries),
             "train_queries": len(train_ids),
             "dev_queries": len(dev_ids),
+            "validation_queries": len(validation_ids),
             "corpus_documents": len(data.corpus),
             "training_rows": int(training.get("rows", 0)),
             "negatives_per_row": int(training.get("negatives_per_row", 0)),
@@ -62,6 +65,16 @@ def write_outputs(
     (output / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (output / CARD_FILE).write_text(render_card(report), encoding="utf-8")
     return report
+
+
+def reranked_rows(report: Mapping[str, Any]) -> list[tuple[str, Mapping[str, float]]]:
+    """(row name, dev metrics) of the re-ranker alone and of the score mix, when the run trained one."""
+    if not report.get("reranked"):
+        return []
+    return [
+        (f"{report['kept']} + re-ranker", report["reranked"]),
+        (f"{report['kept']} + re-ranker mix (weight {report['fusion_weight']:.2f})", report["fused"]),
+    ]
 
 
 def render_card(report: Mapping[str, Any]) -> str:
@@ -91,8 +104,7 @@ def render_card(report: Mapping[str, Any]) -> str:
         "|---|" + "---|" * len(HEADLINE),
     ]
     rows = [("base", report["base"]), ("fine-tuned", report["fine_tuned"])]
-    if report.get("reranked"):
-        rows.append((f"{report['kept']} + re-ranker (top {config['rerank_top_k']})", report["reranked"]))
+    rows += [(f"{name}, top {config['rerank_top_k']}", metrics) for name, metrics in reranked_rows(report)]
     for name, metrics in rows:
         lines.append(f"| {name} | " + " | ".join(f"{metrics[k]:.4f}" for k in HEADLINE) + " |")
     lines += [
@@ -101,7 +113,12 @@ def render_card(report: Mapping[str, Any]) -> str:
         "",
         f"- Source: `{data['source']}`",
         f"- Pairs: {data['pairs']:,} distinct (query, positive) pairs; {data['duplicates_removed']} duplicates removed",
-        f"- Queries: {data['train_queries']} for training, {data['dev_queries']} held out (seed {config['seed']})",
+        f"- Queries: {data['train_queries']} for training, {data['dev_queries']} held out (seed {config['seed']})"
+        + (
+            f", {data['validation_queries']} kept from training to choose the re-ranker's mixing weight"
+            if data.get("validation_queries")
+            else ""
+        ),
         f"- Training rows: {data['training_rows']:,}, each with {data['negatives_per_row']} hard negative(s) "
         f"mined by the base model (skipping the top {config['skip_top']} ranks and anything within "
         f"{config['negative_margin']} of the positive's score)",

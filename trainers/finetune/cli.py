@@ -87,6 +87,7 @@ def build_config(args: argparse.Namespace) -> FinetuneConfig:
 
 def run_finetune(args: argparse.Namespace) -> int:
     """Handler of ``sbert-plugins finetune``: run the pipeline, print the dev metrics table and the summary."""
+    from trainers.finetune.card import reranked_rows
     from trainers.finetune.run import finetune
 
     config = build_config(args)
@@ -98,12 +99,11 @@ def run_finetune(args: argparse.Namespace) -> int:
         package_logger.setLevel(logging.INFO)
         package_logger.propagate = False
     report = finetune(args.pairs, config, corpus=args.corpus, resume=args.resume, overwrite=args.overwrite)
-    print(f"{'dev metrics':<32}" + "".join(f"{k:>12}" for k in HEADLINE))
+    print(f"{'dev metrics':<44}" + "".join(f"{k:>12}" for k in HEADLINE))
     rows = [("base", report["base"]), ("fine-tuned", report["fine_tuned"])]
-    if report["reranked"] is not None:
-        rows.append((f"{report['kept']} + re-ranker", report["reranked"]))
+    rows += reranked_rows(report)
     for name, metrics in rows:
-        print(f"{name:<32}" + "".join(f"{metrics[k]:>12.4f}" for k in HEADLINE))
+        print(f"{name:<44}" + "".join(f"{metrics[k]:>12.4f}" for k in HEADLINE))
     print(
         json.dumps(
             {"output": args.output, "kept": report["kept"], "timings_s": report["timings_s"], "cpu_s": report["cpu_s"]},

@@ -26,11 +26,13 @@ from trainers.finetune.card import write_outputs
 from trainers.finetune.config import FinetuneConfig
 from trainers.finetune.evaluation import (
     PRIMARY,
+    Ranking,
     RetrievalRun,
     evaluate_bi_encoder,
     query_scores,
     rerank_metrics,
     top_ranked,
+    tune_rerank_fusion,
 )
 from trainers.finetune.mining import bi_encoder_rows, mine_hard_negatives, reranker_rows
 from trainers.finetune.pairs import RetrievalData, read_pairs
@@ -87,12 +89,15 @@ def finetune(
         len(data.queries),
         len(data.corpus),
     )
-    train_ids, dev_ids = _phase(state, "split", lambda: _split(data, config))
-    base = _phase(state, "base_eval_and_mining", lambda: _base(data, config, train_ids, dev_ids))
+    split = _phase(state, "split", lambda: _split(data, config))
+    train_ids, dev_ids = split[:2]
+    validation_ids = split[2] if len(split) > 2 else []  # runs recorded before the re-ranker's validation split
+    ranked_ids = dev_ids + validation_ids
+    base = _phase(state, "base_eval_and_mining", lambda: _base(data, config, train_ids, dev_ids, ranked_ids))
     logger.info("base model: %s", _headline(base["metrics"]))
     train_dir = state.work / "bi-encoder"
     training = _phase(state, "train", lambda: _train(data, config, train_ids, base["negatives"], train_dir, callbacks))
-    tuned = _phase(state, "fine_tuned_eval", lambda: _evaluate_saved(data, config, dev_ids, train_dir))
+    tuned = _phase(state, "fine_tuned_eval", lambda: _evaluate_saved(data, config, dev_ids, ranked_ids, train_dir))
     logger.info("fine-tuned model: %s", _headline(tuned["metrics"]))
     kept = _phase(state, "keep_better", lambda: _keep_better(base, tuned, config, train_dir, output))
     reranked = None
@@ -103,13 +108,16 @@ def finetune(
             lambda: _train_reranker(data, config, train_ids, base["negatives"], state.work / "reranker", callbacks),
         )
         chosen = tuned if kept == "fine-tuned" else base
-        reranked = _phase(state, "reranker_eval", lambda: _evaluate_reranker(data, config, dev_ids, chosen))
-        logger.info("%s model + re-ranker: %s", kept, _headline(reranked))
+        reranked = _phase(
+            state, "reranker_eval", lambda: _evaluate_reranker(data, config, validation_ids, dev_ids, chosen)
+        )
+        logger.info("%s model + re-ranker: %s", kept, _headline(reranked["reranked"]))
+        logger.info("%s model + mix (weight %.2f): %s", kept, reranked["fusion_weight"], _headline(reranked["fused"]))
     report = write_outputs(
         output,
         config=config,
         data=data,
-        split=(train_ids, dev_ids),
+        split=(train_ids, dev_ids, validation_ids),
         base=base["metrics"],
         fine_tuned=tuned["metrics"],
         reranked=reranked,
@@ -141,10 +149,18 @@ def _headline(metrics: dict[str, float]) -> str:
 
 
 def _split(data: RetrievalData, config: FinetuneConfig) -> list[list[str]]:
+    """[train, dev, validation] query ids. With a re-ranker, a seeded share of the training queries is kept
+    from both models to choose the weight of the re-ranker's score in a mix with the bi-encoder's (queries
+    neither model has seen, and not the dev queries that are reported)."""
     train_ids, dev_ids = split_queries(
         list(data.queries), dev_ratio=config.dev_ratio, dev_size=config.dev_size, seed=config.seed
     )
-    return [train_ids, dev_ids]
+    validation_ids: list[str] = []
+    if config.reranker_output is not None:
+        train_ids, validation_ids = split_queries(
+            train_ids, dev_ratio=config.reranker_validation_ratio, dev_size=None, seed=config.seed + 1
+        )
+    return [train_ids, dev_ids, validation_ids]
 
 
 def _base_name(config: FinetuneConfig) -> str:
@@ -174,16 +190,20 @@ def _evaluate(model: SentenceEncoder, data: RetrievalData, config: FinetuneConfi
     )
 
 
-def _dev_rankings(
-    model: SentenceEncoder, run: RetrievalRun, data: RetrievalData, config: FinetuneConfig, dev_ids: list[str]
-) -> list[list[str]]:
+def _rankings(
+    model: SentenceEncoder, run: RetrievalRun, data: RetrievalData, config: FinetuneConfig, query_ids: list[str]
+) -> dict[str, Ranking]:
+    """The model's best documents for ``query_ids`` (dev, and the re-ranker's validation queries)."""
     scores = query_scores(
-        model, [data.queries[q] for q in dev_ids], run.corpus_embeddings, batch_size=config.eval_batch_size
+        model, [data.queries[q] for q in query_ids], run.corpus_embeddings, batch_size=config.eval_batch_size
     )
-    return top_ranked(scores, list(data.corpus), max(RANK_DEPTH, config.rerank_top_k))
+    ranked = top_ranked(scores, list(data.corpus), max(RANK_DEPTH, config.rerank_top_k))
+    return dict(zip(query_ids, ranked, strict=True))
 
 
-def _base(data: RetrievalData, config: FinetuneConfig, train_ids: list[str], dev_ids: list[str]) -> dict[str, Any]:
+def _base(
+    data: RetrievalData, config: FinetuneConfig, train_ids: list[str], dev_ids: list[str], ranked_ids: list[str]
+) -> dict[str, Any]:
     model = _load_encoder(_base_name(config), config)
     run = _evaluate(model, data, config, dev_ids)
     negatives: dict[str, dict[str, list[str]]] = {}
@@ -212,7 +232,7 @@ def _base(data: RetrievalData, config: FinetuneConfig, train_ids: list[str], dev
     return {
         "metrics": run.metrics,
         "negatives": negatives,
-        "rankings": _dev_rankings(model, run, data, config, dev_ids),
+        "rankings": _rankings(model, run, data, config, ranked_ids),
     }
 
 
@@ -264,10 +284,15 @@ def _train(
     }
 
 
-def _evaluate_saved(data: RetrievalData, config: FinetuneConfig, dev_ids: list[str], folder: Path) -> dict[str, Any]:
+def _evaluate_saved(
+    data: RetrievalData, config: FinetuneConfig, dev_ids: list[str], ranked_ids: list[str], folder: Path
+) -> dict[str, Any]:
     model = _load_encoder(str(folder), config)
     run = _evaluate(model, data, config, dev_ids)
-    return {"metrics": run.metrics, "rankings": _dev_rankings(model, run, data, config, dev_ids)}
+    return {
+        "metrics": run.metrics,
+        "rankings": _rankings(model, run, data, config, ranked_ids),
+    }
 
 
 def _keep_better(
@@ -336,18 +361,37 @@ def _train_reranker(
 
 
 def _evaluate_reranker(
-    data: RetrievalData, config: FinetuneConfig, dev_ids: list[str], chosen: dict[str, Any]
-) -> dict[str, float]:
+    data: RetrievalData,
+    config: FinetuneConfig,
+    validation_ids: list[str],
+    dev_ids: list[str],
+    chosen: dict[str, Any],
+) -> dict[str, Any]:
+    """Dev metrics of the kept bi-encoder's candidates re-ordered by the re-ranker alone and by the mix of
+    both scores whose weight did best on the re-ranker's validation queries."""
     from sbert_plugins.cross_encoder import CrossEncoder
 
     reranker = CrossEncoder(str(config.reranker_output))  # with the max_length it was trained with
-    return rerank_metrics(
+    options: dict[str, Any] = {
+        "top_k": config.rerank_top_k,
+        "batch_size": config.eval_batch_size,
+        "show_progress": config.show_progress,
+    }
+    weight = tune_rerank_fusion(
+        reranker,
+        [data.queries[q] for q in validation_ids],
+        [chosen["rankings"][q] for q in validation_ids],
+        [data.relevant[q] for q in validation_ids],
+        data.corpus,
+        **options,
+    )
+    metrics = rerank_metrics(
         reranker,
         [data.queries[q] for q in dev_ids],
-        chosen["rankings"],
+        [chosen["rankings"][q] for q in dev_ids],
         [data.relevant[q] for q in dev_ids],
         data.corpus,
-        top_k=config.rerank_top_k,
-        batch_size=config.eval_batch_size,
-        show_progress=config.show_progress,
+        weights=(1.0, weight),
+        **options,
     )
+    return {"reranked": metrics[1.0], "fused": metrics[weight], "fusion_weight": weight}

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from integrations.langchain import BiEncoderScorer, PairScorer, RerankingRetriever, SBERTEmbeddings, SBERTReranker
 from sbert_plugins import SentenceEncoder
+from sbert_plugins.cross_encoder import fuse_scores
 from sbert_plugins.errors import ConfigError, IntegrationError
 
 DOCS = [
@@ -113,10 +114,28 @@ def test_invalid_top_n_is_an_error_at_construction(top_n: object) -> None:
 def test_invalid_models_are_errors(tiny_encoder: SentenceEncoder) -> None:
     with pytest.raises(ValidationError, match="found int"):
         SBERTReranker(model=3)
-    with pytest.raises(ValidationError, match="not both"):
+    with pytest.raises(ValidationError, match="or both with a fusion_weight"):
         SBERTReranker(model=OverlapScorer(), encoder=tiny_encoder)
+    with pytest.raises(ValidationError, match="pass model too"):
+        SBERTReranker(encoder=tiny_encoder, fusion_weight=0.5)
+    with pytest.raises(ValidationError, match="fusion_weight"):
+        SBERTReranker(model=OverlapScorer(), encoder=tiny_encoder, fusion_weight=1.5)
     with pytest.raises(ValidationError, match="top_k"):
         SBERTReranker(top_k=3)  # type: ignore[call-arg]
+
+
+def test_fusion_mixes_the_cross_encoder_with_the_bi_encoder(tiny_encoder: SentenceEncoder) -> None:
+    query, texts = "the cat in the park", [d.page_content for d in DOCS]
+    bi = SBERTReranker(encoder=tiny_encoder).score(query, texts)
+    cross = SBERTReranker(model=OverlapScorer()).score(query, texts)
+    mixed = SBERTReranker(model=OverlapScorer(), encoder=tiny_encoder, fusion_weight=0.3)
+    np.testing.assert_allclose(mixed.score(query, texts), fuse_scores(bi, cross, 0.3), rtol=1e-6)
+    ranked = mixed.rerank(DOCS, query, top_n=4)
+    assert [d.metadata["relevance_score"] for d in ranked] == sorted(mixed.score(query, texts), reverse=True)
+    only_cross = SBERTReranker(model=OverlapScorer(), encoder=tiny_encoder, fusion_weight=1.0)
+    assert (
+        np.argsort(only_cross.score(query, texts), kind="stable").tolist() == np.argsort(cross, kind="stable").tolist()
+    )
 
 
 @pytest.mark.parametrize(

@@ -48,13 +48,15 @@ def test_finetune_writes_a_model_card_metrics_and_a_folder_both_libraries_load(
         "pairs": 24,
         "duplicates_removed": 0,
         "queries": 24,
-        "train_queries": 18,
+        "train_queries": 16,
         "dev_queries": 6,
+        "validation_queries": 2,
         "corpus_documents": 12,
-        "training_rows": 18,
+        "training_rows": 16,
         "negatives_per_row": 1,
     }
-    for part in ("base", "fine_tuned", "reranked"):
+    assert 0.0 <= saved["fusion_weight"] <= 1.0
+    for part in ("base", "fine_tuned", "reranked", "fused"):
         assert {"ndcg@10", "mrr@10", "recall@100"} <= set(saved[part])
         assert all(0.0 <= saved[part][k] <= 1.0 for k in ("ndcg@10", "mrr@10", "recall@100"))
     assert saved["base"]["recall@100"] == 1.0  # 12 documents: everything is in the top 100
@@ -65,6 +67,11 @@ def test_finetune_writes_a_model_card_metrics_and_a_folder_both_libraries_load(
     assert set(saved["cpu_s"]) == set(saved["timings_s"]) and saved["cpu_s"]["train"] > 0
     card = (out / "README.md").read_text()
     assert "library_name: sentence-transformers" in card and "| base |" in card and "+ re-ranker" in card
+    assert f"re-ranker mix (weight {saved['fusion_weight']:.2f})" in card
+    assert "2 kept from training to choose the re-ranker's mixing weight" in card
+    state = json.loads((out / WORK_DIR / STATE_FILE).read_text())
+    train_ids, dev_ids, validation_ids = state["phases"]["split"]
+    assert len(validation_ids) == 2 and not set(validation_ids) & (set(train_ids) | set(dev_ids))
     assert not (out / WORK_DIR / "bi-encoder").exists()  # checkpoints and the working copy are cleaned up
 
     ours = SentenceEncoder(out, device="cpu").encode(["who plays guitar"])
