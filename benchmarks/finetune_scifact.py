@@ -44,6 +44,9 @@ def main() -> None:
     parser.add_argument("--hard-negatives", type=int, default=1)
     parser.add_argument("--max-seq-length", type=int, default=None, help="default: the model's (256)")
     parser.add_argument("--reranker-min-steps", type=int, default=300)
+    parser.add_argument("--reranker-max-length", type=int, default=160, help="re-ranker training and scoring")
+    parser.add_argument("--reranker-pseudo-queries", type=int, default=3000, help="titles as extra re-ranker queries")
+    parser.add_argument("--rerank-top-k", type=int, default=30)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="training arithmetic")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
@@ -60,6 +63,9 @@ def main() -> None:
         max_seq_length=args.max_seq_length,
         reranker_output=None if args.no_reranker else args.reranker_output,
         reranker_min_steps=args.reranker_min_steps,
+        reranker_max_length=args.reranker_max_length,
+        reranker_pseudo_queries=args.reranker_pseudo_queries,
+        rerank_top_k=args.rerank_top_k,
         precision=args.precision,
     )
     load_before = os.getloadavg()

@@ -94,6 +94,7 @@ def main() -> None:
         hard_negatives=1,
         reranker_min_steps=150,
         reranker_max_length=96,
+        reranker_pseudo_queries=100,  # every passage has a title: all, except those of held-out questions
         show_progress=not args.quiet,
     )
     previous = (out / "model" / ".finetune").is_dir() and not args.fresh

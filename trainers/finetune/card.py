@@ -32,6 +32,7 @@ def write_outputs(
     reranked: Mapping[str, Any] | None,
     kept: str,
     training: Mapping[str, float],
+    reranker_training: Mapping[str, float] | None = None,
     timings: Mapping[str, float],
     cpu_timings: Mapping[str, float],
 ) -> dict[str, Any]:
@@ -57,6 +58,7 @@ def write_outputs(
             "negatives_per_row": int(training.get("negatives_per_row", 0)),
         },
         "training": {k: v for k, v in training.items() if k not in ("rows", "negatives_per_row")},
+        "reranker_training": dict(reranker_training) if reranker_training is not None else None,
         "timings_s": dict(timings),
         "cpu_s": dict(cpu_timings),
         "config": config.model_dump(mode="json"),

@@ -49,6 +49,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--reranker-output", default=None, help="also train a cross-encoder re-ranker into this folder")
     parser.add_argument("--reranker-min-steps", type=int, default=defaults.reranker_min_steps)
     parser.add_argument("--reranker-max-length", type=int, default=defaults.reranker_max_length)
+    parser.add_argument(
+        "--reranker-pseudo-queries",
+        type=int,
+        default=defaults.reranker_pseudo_queries,
+        help="also train the re-ranker on this many (title, text) pairs of titled corpus documents",
+    )
     parser.add_argument("--rerank-top-k", type=int, default=defaults.rerank_top_k, help="candidates to re-rank")
     parser.add_argument("--checkpoint-steps", type=int, default=defaults.checkpoint_steps)
     parser.add_argument(
@@ -77,6 +83,7 @@ def build_config(args: argparse.Namespace) -> FinetuneConfig:
         reranker_output=args.reranker_output,
         reranker_min_steps=args.reranker_min_steps,
         reranker_max_length=args.reranker_max_length,
+        reranker_pseudo_queries=args.reranker_pseudo_queries,
         rerank_top_k=args.rerank_top_k,
         checkpoint_steps=args.checkpoint_steps,
         precision=args.precision,

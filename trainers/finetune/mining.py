@@ -97,26 +97,23 @@ def bi_encoder_rows(
     return rows
 
 
-def reranker_rows(
-    query_ids: Sequence[str],
-    queries: Mapping[str, str],
-    corpus: Mapping[str, str],
-    relevant: Mapping[str, Sequence[str]],
-    negatives: Mapping[str, Mapping[str, Sequence[str]]],
+def title_rows(
+    doc_ids: Sequence[str],
+    titled: Mapping[str, tuple[str, str]],
+    negatives: Mapping[str, Sequence[str]],
     *,
-    random_negatives: int,
-    seed: int,
-) -> list[dict[str, object]]:
-    """Rows ``{"query", "document", "label"}`` for a cross-encoder: each positive (label 1), its hard
-    negatives and ``random_negatives`` random documents per pair (label 0)."""
-    corpus_ids = list(corpus)
-    rng = random.Random(seed + 1)
-    rows: list[dict[str, object]] = []
-    for q in query_ids:
-        excluded = set(relevant[q])
-        for positive in relevant[q]:
-            rows.append({"query": queries[q], "document": corpus[positive], "label": 1.0})
-            hard = [d for d in dict.fromkeys(negatives.get(q, {}).get(positive, [])) if d not in excluded]
-            extra = fill_negatives([], excluded | set(hard), corpus_ids, random_negatives, rng)
-            rows += [{"query": queries[q], "document": corpus[d], "label": 0.0} for d in hard + extra]
+    num_negatives: int,
+) -> list[dict[str, str]]:
+    """Pseudo-query rows ``{"query": title, "positive": text, "negative_1": other text, ...}`` for documents
+    with a title: a title is a short statement of what its text is about. Negatives are the texts (without
+    titles, like the positive) of the documents mined for the title; documents with fewer than
+    ``num_negatives`` mined negatives are skipped, so every row has the same columns."""
+    rows = []
+    for doc_id in doc_ids:
+        mined = [d for d in negatives.get(doc_id, []) if d != doc_id and d in titled][:num_negatives]
+        if len(mined) < num_negatives:
+            continue
+        row = {"query": titled[doc_id][0], "positive": titled[doc_id][1]}
+        row.update({f"negative_{i + 1}": titled[d][1] for i, d in enumerate(mined)})
+        rows.append(row)
     return rows

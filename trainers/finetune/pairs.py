@@ -27,6 +27,7 @@ class RetrievalData:
 
     Attributes:
         corpus: document id -> text (title and text joined for BEIR rows).
+        titled: document id -> (title, text) for corpus rows with a non-empty title (``corpus`` joins them).
         queries: query id -> text.
         relevant: query id -> ids of its relevant documents, in file order.
         negatives: query id -> ids of negatives given in the pairs file.
@@ -36,6 +37,7 @@ class RetrievalData:
     """
 
     corpus: dict[str, str] = field(default_factory=dict)
+    titled: dict[str, tuple[str, str]] = field(default_factory=dict)
     queries: dict[str, str] = field(default_factory=dict)
     relevant: dict[str, list[str]] = field(default_factory=dict)
     negatives: dict[str, list[str]] = field(default_factory=dict)
@@ -96,9 +98,11 @@ def _text(row: dict[str, Any], key: str, where: str, problems: _Problems) -> str
     return None
 
 
-def read_corpus(paths: list[Path], problems: _Problems) -> dict[str, str]:
-    """BEIR corpus rows ``{"_id", "title", "text"}`` (``id`` also accepted) -> id -> ``title + " " + text``."""
+def read_corpus(paths: list[Path], problems: _Problems) -> RetrievalData:
+    """BEIR corpus rows ``{"_id", "title", "text"}`` (``id`` also accepted) -> the corpus (id ->
+    ``title + " " + text``) and ``titled`` of a :class:`RetrievalData`."""
     corpus: dict[str, str] = {}
+    titled: dict[str, tuple[str, str]] = {}
     for path in paths:
         for where, row in _json_lines(path, problems):
             raw_id = row.get("_id", row.get("id"))
@@ -117,7 +121,9 @@ def read_corpus(paths: list[Path], problems: _Problems) -> dict[str, str]:
                 problems.add(where, f"document id {doc_id!r} appears twice")
                 continue
             corpus[doc_id] = f"{title} {text}".strip() if title.strip() else text
-    return corpus
+            if title.strip():
+                titled[doc_id] = (title.strip(), text)
+    return RetrievalData(corpus=corpus, titled=titled)
 
 
 def _corpus_files(folder: Path) -> list[Path]:
@@ -157,7 +163,7 @@ def read_pairs(pairs: str | Path, corpus: str | Path | None = None, *, qrels_spl
             if not corpus_path.is_file():
                 raise DataError(f"{corpus_path}: no such corpus file (a JSONL of {{_id, title, text}} rows)")
             corpus_paths = [corpus_path]
-        data = RetrievalData(corpus=read_corpus(corpus_paths, problems))
+        data = read_corpus(corpus_paths, problems)
         _read_jsonl_pairs(source, data, problems)
     else:
         raise DataError(f"{source}: no such pairs file or BEIR folder")
@@ -248,7 +254,7 @@ def _read_beir(folder: Path, split: str, problems: _Problems) -> RetrievalData:
         raise DataError(
             f"{folder}: a BEIR folder needs corpus.jsonl, queries.jsonl and qrels/{split}.tsv; missing {missing}"
         )
-    data = RetrievalData(corpus=read_corpus(corpus_files, problems))
+    data = read_corpus(corpus_files, problems)
     all_queries: dict[str, str] = {}
     for where, row in _json_lines(queries_file, problems):
         raw_id = row.get("_id", row.get("id"))

@@ -9,6 +9,7 @@ optionally train and evaluate a cross-encoder re-ranker → write metrics.json a
 from __future__ import annotations
 
 import logging
+import random
 import shutil
 import time
 from collections.abc import Sequence
@@ -34,12 +35,12 @@ from trainers.finetune.evaluation import (
     top_ranked,
     tune_rerank_fusion,
 )
-from trainers.finetune.mining import bi_encoder_rows, mine_hard_negatives, reranker_rows
+from trainers.finetune.mining import bi_encoder_rows, mine_hard_negatives, title_rows
 from trainers.finetune.pairs import RetrievalData, read_pairs
 from trainers.finetune.split import split_queries
 from trainers.finetune.state import RunState
 from trainers.losses import CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss
-from trainers.losses.cross_encoder import BinaryCrossEntropyLoss
+from trainers.losses.cross_encoder import MultipleNegativesRankingLoss as CrossEncoderMNRL
 from trainers.state import Callback
 from trainers.trainer import Trainer
 
@@ -100,12 +101,20 @@ def finetune(
     tuned = _phase(state, "fine_tuned_eval", lambda: _evaluate_saved(data, config, dev_ids, ranked_ids, train_dir))
     logger.info("fine-tuned model: %s", _headline(tuned["metrics"]))
     kept = _phase(state, "keep_better", lambda: _keep_better(base, tuned, config, train_dir, output))
-    reranked = None
+    reranked = reranker_training = None
     if config.reranker_output is not None:
-        _phase(
+        reranker_training = _phase(
             state,
             "reranker_train",
-            lambda: _train_reranker(data, config, train_ids, base["negatives"], state.work / "reranker", callbacks),
+            lambda: _train_reranker(
+                data,
+                config,
+                train_ids,
+                base["negatives"],
+                base.get("title_negatives", {}),
+                state.work / "reranker",
+                callbacks,
+            ),
         )
         chosen = tuned if kept == "fine-tuned" else base
         reranked = _phase(
@@ -123,6 +132,7 @@ def finetune(
         reranked=reranked,
         kept=kept,
         training=training,
+        reranker_training=reranker_training,
         timings=state.timings,
         cpu_timings=state.cpu_timings,
     )
@@ -161,6 +171,15 @@ def _split(data: RetrievalData, config: FinetuneConfig) -> list[list[str]]:
             train_ids, dev_ratio=config.reranker_validation_ratio, dev_size=None, seed=config.seed + 1
         )
     return [train_ids, dev_ids, validation_ids]
+
+
+def _pseudo_query_documents(data: RetrievalData, config: FinetuneConfig, held_out: list[str]) -> list[str]:
+    """A seeded sample of the documents with a title, none relevant to a dev or validation query."""
+    if config.reranker_output is None or not config.reranker_pseudo_queries:
+        return []
+    excluded = {d for q in held_out for d in data.relevant[q]}
+    candidates = [d for d in data.titled if d not in excluded]
+    return random.Random(config.seed + 2).sample(candidates, min(config.reranker_pseudo_queries, len(candidates)))
 
 
 def _base_name(config: FinetuneConfig) -> str:
@@ -229,9 +248,26 @@ def _base(
         negatives = {q: {p: list(data.negatives.get(q, [])) for p in data.relevant[q]} for q in train_ids}
     found = sum(min(len(n), wanted) for per in negatives.values() for n in per.values())
     logger.info("mined %d hard negatives for %d training pairs", found, sum(len(data.relevant[q]) for q in train_ids))
+    titles = _pseudo_query_documents(data, config, ranked_ids)
+    title_negatives: dict[str, list[str]] = {}
+    if titles:
+        scores = query_scores(
+            model, [data.titled[d][0] for d in titles], run.corpus_embeddings, batch_size=config.eval_batch_size
+        )
+        mined_for_titles = mine_hard_negatives(
+            scores,
+            [[position[d]] for d in titles],
+            num_negatives=wanted,
+            skip_top=config.skip_top,
+            depth=config.mining_depth,
+            margin=config.negative_margin,
+        )
+        for d, per_positive in zip(titles, mined_for_titles, strict=True):
+            title_negatives[d] = [corpus_ids[i] for i in per_positive[position[d]]]
     return {
         "metrics": run.metrics,
         "negatives": negatives,
+        "title_negatives": title_negatives,
         "rankings": _rankings(model, run, data, config, ranked_ids),
     }
 
@@ -318,20 +354,23 @@ def _train_reranker(
     config: FinetuneConfig,
     train_ids: list[str],
     negatives: dict[str, dict[str, list[str]]],
+    title_negatives: dict[str, list[str]],
     work: Path,
     callbacks: Sequence[Callback],
 ) -> dict[str, float]:
     from sbert_plugins.cross_encoder import CrossEncoder
 
-    rows = reranker_rows(
+    rows = bi_encoder_rows(
         train_ids,
         data.queries,
         data.corpus,
         data.relevant,
-        {q: {p: n[: config.hard_negatives] for p, n in per.items()} for q, per in negatives.items()},
-        random_negatives=config.reranker_random_negatives,
-        seed=config.seed,
+        negatives,
+        num_negatives=config.hard_negatives,
+        seed=config.seed + 1,
     )
+    query_rows = len(rows)
+    rows += title_rows(list(title_negatives), data.titled, title_negatives, num_negatives=config.hard_negatives)
     torch.manual_seed(config.seed)  # the fresh head's initial weights
     reranker = CrossEncoder(_base_name(config), num_labels=1)
     reranker.max_length = min(config.reranker_max_length, reranker.max_length)  # never past the model's limit
@@ -344,20 +383,20 @@ def _train_reranker(
         learning_rate=config.reranker_lr,
         warmup_ratio=0.1,
         group_by_length=True,
+        batch_sampler="no_duplicates",
         precision=config.precision,
         seed=config.seed,
         save_steps=config.checkpoint_steps,
         save_total_limit=1,
         show_progress=config.show_progress,
     )
-    positives = sum(1 for r in rows if r["label"] == 1.0)
-    loss = BinaryCrossEntropyLoss(reranker, pos_weight=max(1.0, (len(rows) - positives) / positives))
+    loss = CrossEncoderMNRL(reranker, num_negatives=config.reranker_random_negatives)
     trainer = Trainer(reranker, loss=loss, train_data=rows, config=settings, callbacks=callbacks)
     resume = "latest" if list_checkpoints(work / CHECKPOINTS_DIR) else None
     metrics = trainer.train(resume_from=resume)
     if config.reranker_output is not None:
         reranker.save(config.reranker_output)
-    return {**metrics, "rows": float(len(rows))}
+    return {**metrics, "rows": float(len(rows)), "title_rows": float(len(rows) - query_rows)}
 
 
 def _evaluate_reranker(

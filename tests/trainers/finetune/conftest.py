@@ -47,8 +47,9 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
 
 @pytest.fixture()
 def pair_files(tmp_path: Path) -> tuple[Path, Path]:
-    """(pairs.jsonl with positive_id rows, corpus.jsonl): 24 questions about 12 passages."""
-    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"_id": k, "text": v} for k, v in PASSAGES.items()])
+    """(pairs.jsonl with positive_id rows, corpus.jsonl): 24 questions about 12 titled passages."""
+    titled = [{"_id": k, "title": " ".join(v.split()[:3]), "text": v} for k, v in PASSAGES.items()]
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", titled)
     rows = [{"query": q, "positive_id": doc} for doc, questions in QUESTIONS.items() for q in questions]
     return write_jsonl(tmp_path / "pairs.jsonl", rows), corpus
 

@@ -20,11 +20,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 def test_flags_become_the_config() -> None:
     args = _parse(["--pairs", "p.jsonl", "--output", "o", "--epochs", "2", "--hard-negatives", "3"])
     argv_rr = ["--pairs", "p", "--output", "o", "--reranker-output", "r", "--lr", "1e-4", "--precision", "bf16"]
+    argv_rr += ["--reranker-pseudo-queries", "7"]
     config = build_config(args)
     assert (config.epochs, config.hard_negatives, config.reranker_output, config.show_progress) == (2, 3, None, True)
     assert config.precision == "fp32"
     config_rr = build_config(_parse([*argv_rr, "--quiet"]))
     assert (config_rr.reranker_output, config_rr.learning_rate, config_rr.precision) == ("r", 1e-4, "bf16")
+    assert config_rr.reranker_pseudo_queries == 7 and config.reranker_pseudo_queries == 0
 
 
 def test_command_runs_the_pipeline_and_prints_the_table(

@@ -39,7 +39,8 @@ def test_finetune_writes_a_model_card_metrics_and_a_folder_both_libraries_load(
 ) -> None:
     pairs, corpus = pair_files
     out, reranker = tmp_path / "model", tmp_path / "reranker"
-    report = finetune(pairs, _config(tiny_model_dir, out, reranker_output=str(reranker)), corpus=corpus)
+    config = _config(tiny_model_dir, out, reranker_output=str(reranker), reranker_pseudo_queries=5)
+    report = finetune(pairs, config, corpus=corpus)
 
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(report))
@@ -56,6 +57,9 @@ def test_finetune_writes_a_model_card_metrics_and_a_folder_both_libraries_load(
         "negatives_per_row": 1,
     }
     assert 0.0 <= saved["fusion_weight"] <= 1.0
+    # the 16 training questions, plus up to 5 titles (none of a passage relevant to a dev or validation question)
+    assert saved["reranker_training"]["rows"] == 16 + saved["reranker_training"]["title_rows"]
+    assert 1 <= saved["reranker_training"]["title_rows"] <= 5
     for part in ("base", "fine_tuned", "reranked", "fused"):
         assert {"ndcg@10", "mrr@10", "recall@100"} <= set(saved[part])
         assert all(0.0 <= saved[part][k] <= 1.0 for k in ("ndcg@10", "mrr@10", "recall@100"))
@@ -168,3 +172,22 @@ def test_large_batches_use_the_cached_loss(tiny_model_dir: Path, text_pairs: Pat
     assert report["training"]["cached_loss"] == 1.0 and np.isfinite(report["training"]["train_loss"])
     assert "CachedMultipleNegativesRankingLoss, no-duplicates batches of 8" in (out / "README.md").read_text()
     assert _config(tiny_model_dir, out).cached_above == 64
+
+
+def test_pseudo_queries_leave_out_documents_of_held_out_questions(tmp_path: Path) -> None:
+    from trainers.finetune.pairs import RetrievalData
+    from trainers.finetune.run import _pseudo_query_documents
+
+    data = RetrievalData(
+        corpus={f"d{i}": f"title {i} text {i}" for i in range(6)},
+        titled={f"d{i}": (f"title {i}", f"text {i}") for i in range(5)},  # d5 has no title
+        queries={"q1": "one", "q2": "two"},
+        relevant={"q1": ["d0"], "q2": ["d1", "d2"]},
+    )
+    config = FinetuneConfig(
+        output=str(tmp_path / "out"), reranker_output=str(tmp_path / "rr"), reranker_pseudo_queries=9
+    )
+    chosen = _pseudo_query_documents(data, config, ["q2"])
+    assert sorted(chosen) == ["d0", "d3", "d4"]
+    assert _pseudo_query_documents(data, config, ["q2"]) == chosen  # seeded
+    assert _pseudo_query_documents(data, config.model_copy(update={"reranker_output": None}), ["q2"]) == []

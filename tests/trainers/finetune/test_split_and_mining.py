@@ -7,7 +7,7 @@ import torch
 
 from sbert_plugins.errors import ConfigError
 from trainers.finetune import mine_hard_negatives, split_queries
-from trainers.finetune.mining import bi_encoder_rows, fill_negatives, reranker_rows
+from trainers.finetune.mining import bi_encoder_rows, fill_negatives, title_rows
 
 
 def test_split_is_seeded_disjoint_and_ordered() -> None:
@@ -60,6 +60,11 @@ def test_rows_have_equal_columns_and_no_positive_as_negative() -> None:
     for row in rows[:2]:
         assert {row["negative_1"], row["negative_2"]}.isdisjoint({"text 0", "text 1"})
     assert (rows[2]["negative_1"], rows[2]["negative_2"]) == ("text 0", "text 4")
-    ce = reranker_rows(["q2"], queries, corpus, relevant, negatives, random_negatives=2, seed=0)
-    assert [r["label"] for r in ce] == [1.0, 0.0, 0.0, 0.0, 0.0]
-    assert len({r["document"] for r in ce}) == 5 and ce[0]["document"] == "text 2"
+
+
+def test_title_rows_pair_a_title_with_its_text_and_skip_documents_short_of_negatives() -> None:
+    titled = {"d0": ("Cats", "cats purr"), "d1": ("Dogs", "dogs bark"), "d2": ("Cows", "cows moo")}
+    mined = {"d0": ["d0", "d1", "d2"], "d1": ["d0"], "d2": ["untitled", "d1"]}
+    rows = title_rows(["d0", "d1", "d2"], titled, mined, num_negatives=2)
+    assert rows == [{"query": "Cats", "positive": "cats purr", "negative_1": "dogs bark", "negative_2": "cows moo"}]
+    assert len(title_rows(["d0", "d1", "d2"], titled, mined, num_negatives=1)) == 3
