@@ -21,7 +21,17 @@ of the rest are validation claims, used for neither training nor reporting).
 4. Dev: nDCG@10 of the bi-encoder's top 50, of the same 50 re-ordered by the cross-encoder alone, and by the
    mix. Relevant abstracts the bi-encoder missed count against all three (ranked last).
 
-MEASURED
+Measured here (full runs on 2 CPU cores, bf16 autocast), nDCG@10 as bi-encoder / cross-encoder / mix:
+
+- defaults (3,000 titles, 64 validation claims, 271 steps, 1,497 s): validation 0.6615 / 0.7325 / 0.7575
+  (weight 0.80); dev 0.6543 / 0.6142 / 0.6388.
+- ``--pseudo-queries 5000 --validation-ratio 0.2`` (4,921 titles, 129 validation claims, 379 steps,
+  1,738 s): validation 0.6830 / 0.7029 / 0.7390 (weight 0.90); dev 0.6543 / 0.6064 / 0.6416.
+
+Without the titles (650 claims only, 3 hard negatives, 92 steps) the cross-encoder scored 0.4109 on dev.
+The titles lift it by 0.2, and on the validation claims it beats the bi-encoder; on the dev claims it
+does not, and neither does the mix at the weight validation chose: this re-ranker does not yet raise dev
+nDCG@10 over the bi-encoder.
 
 Run:  python examples/train_reranker.py                    (full: about 650 training claims, 160 dev claims)
       python examples/train_reranker.py --limit 100        (quick: 100 training claims, 40 dev claims, 1,000+ abstracts)

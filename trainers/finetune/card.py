@@ -130,6 +130,16 @@ def render_card(report: Mapping[str, Any]) -> str:
         f"{loss_name}, no-duplicates batches of {config['batch_size']}, {config['epochs']} epoch(s), "
         f"learning rate {config['learning_rate']}.",
         "",
+    ]
+    reranker = report.get("reranker_training")
+    if reranker:
+        lines += [
+            f"Re-ranker: a cross-encoder from {base_model} with a fresh head, MultipleNegativesRankingLoss "
+            f"(cross-encoder form) on {int(reranker['rows']):,} rows, {int(reranker.get('title_rows', 0)):,} of "
+            "them (title, text) pairs of corpus documents.",
+            "",
+        ]
+    lines += [
         "| phase | wall seconds | process CPU seconds |",
         "|---|---|---|",
     ]

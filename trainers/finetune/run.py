@@ -416,21 +416,11 @@ def _evaluate_reranker(
         "batch_size": config.eval_batch_size,
         "show_progress": config.show_progress,
     }
-    weight = tune_rerank_fusion(
-        reranker,
-        [data.queries[q] for q in validation_ids],
-        [chosen["rankings"][q] for q in validation_ids],
-        [data.relevant[q] for q in validation_ids],
-        data.corpus,
-        **options,
-    )
-    metrics = rerank_metrics(
-        reranker,
-        [data.queries[q] for q in dev_ids],
-        [chosen["rankings"][q] for q in dev_ids],
-        [data.relevant[q] for q in dev_ids],
-        data.corpus,
-        weights=(1.0, weight),
-        **options,
-    )
+
+    def per_query(ids: list[str]) -> tuple[Any, ...]:
+        rankings = [chosen["rankings"][q] for q in ids]
+        return reranker, [data.queries[q] for q in ids], rankings, [data.relevant[q] for q in ids], data.corpus
+
+    weight = tune_rerank_fusion(*per_query(validation_ids), **options)
+    metrics = rerank_metrics(*per_query(dev_ids), weights=(1.0, weight), **options)
     return {"reranked": metrics[1.0], "fused": metrics[weight], "fusion_weight": weight}
