@@ -70,8 +70,9 @@ def finetune(
         callbacks: passed to both trainers (called after each optimizer step; True stops training).
 
     Returns:
-        the content of ``metrics.json``: ``base``, ``fine_tuned`` and (with a re-ranker) ``reranked`` dev
-        metrics, ``kept`` (``"fine-tuned"`` or ``"base"``), data counts, settings and seconds per phase.
+        the content of ``metrics.json``: ``base`` and ``fine_tuned`` dev metrics, with a re-ranker also
+        ``reranked`` (the re-ranker alone), ``fused`` (the mix) and ``fusion_weight``; ``kept``
+        (``"fine-tuned"`` or ``"base"``), data counts, settings and seconds per phase.
 
     Raises:
         DataError: invalid pairs (each problem with file and line), before any model is loaded.
