@@ -172,28 +172,35 @@ def main() -> None:
     # 2. Training rows: (claim, relevant abstract) and (title, its abstract without the title), each with
     #    irrelevant abstracts the bi-encoder ranked high (for titles, below its first three hits: close
     #    neighbours of a title are often about the same finding).
+    bodies = {d: text for d, (_, text) in documents.items()}  # titles' positives and negatives: text only
     examples = [
-        (queries[q], corpus[d], [corpus[n] for n in retrieved[q][: args.hard_pool] if n not in relevant[q]])
+        (
+            queries[q],
+            corpus[d],
+            [n for n in retrieved[q][: args.hard_pool] if n not in relevant[q]],
+            corpus,
+            relevant[q],
+        )
         for q in train_ids * args.claim_repeats
         for d in sorted(relevant[q])
         if d in corpus
     ]
     claim_rows = len(examples)
     examples += [
-        (documents[d][0], documents[d][1], [documents[n][1] for n in title_hits[d][3 : args.hard_pool] if n != d])
+        (documents[d][0], bodies[d], [n for n in title_hits[d][3 : args.hard_pool] if n != d], bodies, {d})
         for d in titles
     ]
     rows = []
-    for query, positive, pool in examples:
+    for query, positive, pool, texts, excluded in examples:
         negatives = rng.sample(pool, min(args.negatives, len(pool)))
         if args.loss == "bce":
             rows.append({"query": query, "document": positive, "label": 1.0})
-            others = [corpus[n] for n in rng.sample(corpus_ids, args.random_negatives + 5)]
-            negatives += [n for n in others if n != positive and n not in negatives][: args.random_negatives]
-            rows += [{"query": query, "document": n, "label": 0.0} for n in negatives]
+            others = [n for n in rng.sample(corpus_ids, args.random_negatives + 5) if n not in excluded]
+            negatives += [n for n in others if n not in negatives][: args.random_negatives]
+            rows += [{"query": query, "document": texts[n], "label": 0.0} for n in negatives]
         elif len(negatives) == args.negatives:  # MNRL: every row needs the same columns
             row = {"query": query, "positive": positive}
-            row.update({f"negative_{i}": n for i, n in enumerate(negatives)})
+            row.update({f"negative_{i}": texts[n] for i, n in enumerate(negatives)})
             rows.append(row)
     where = "in-batch" if args.loss == "mnrl" else "random"
     print(

@@ -46,8 +46,9 @@ class FinetuneConfig(BaseModel):
             with negatives mined for the title like those of the queries. A fresh head needs far more pairs
             than a few hundred queries give: on SciFact, 3,000 titles raised the re-ranker alone from 0.41 to
             0.61 nDCG@10 (``examples/train_reranker.py``).
-        reranker_validation_ratio: share of the training queries kept from the re-ranker (seeded) to choose
-            the weight of its score in a mix with the bi-encoder's; dev reports the re-ranker alone and the mix.
+        reranker_validation_ratio: share of the training queries kept from both models (seeded) to choose the
+            weight of the re-ranker's score in a mix with the bi-encoder's; dev reports the re-ranker alone and
+            the mix.
         max_seq_length: truncate texts for the bi-encoder to this many tokens (``None``: the model's).
         precision: training arithmetic of both models: ``fp32``, or ``bf16`` autocast (on SciFact with 2
             CPU cores with AMX the training phase took 331 s instead of 426 s). Evaluation runs in fp32.

@@ -108,7 +108,19 @@ def top_ranked(scores: Tensor, corpus_ids: Sequence[str], depth: int) -> list[Ra
     ]
 
 
-def tune_rerank_fusion(
+@dataclass
+class RerankedHeads:
+    """Each query's first ``top_k`` candidates, with the bi-encoder's and the re-ranker's scores of them,
+    the rest of its ranking, and its relevant documents."""
+
+    heads: list[list[str]]
+    first_stage: list[list[float]]
+    reranker: list[np.ndarray]
+    tails: list[list[str]]
+    relevant: list[set[str]]
+
+
+def score_heads(
     reranker: Any,
     query_texts: Sequence[str],
     rankings: Sequence[Ranking],
@@ -118,21 +130,34 @@ def tune_rerank_fusion(
     top_k: int,
     batch_size: int,
     show_progress: bool,
-) -> float:
-    """The weight of the re-ranker's score, mixed with the bi-encoder's over each ranking's first ``top_k``
-    documents, with the best mean nDCG@10 on these (validation) queries."""
+) -> RerankedHeads:
+    """Score every (query, document) among each ranking's first ``top_k`` with the re-ranker, once."""
     heads = [ranking["ids"][:top_k] for ranking in rankings]
-    reranker_scores = _head_scores(reranker, query_texts, heads, corpus, batch_size, show_progress)
+    pairs = [(q, corpus[d]) for q, head in zip(query_texts, heads, strict=True) for d in head]
+    scores = np.asarray(reranker.predict(pairs, batch_size=batch_size, show_progress=show_progress))
+    return RerankedHeads(
+        heads=heads,
+        first_stage=[ranking["scores"][:top_k] for ranking in rankings],
+        reranker=np.split(scores, np.cumsum([len(head) for head in heads])[:-1]),
+        tails=[ranking["ids"][top_k:] for ranking in rankings],
+        relevant=[set(r) for r in relevant],
+    )
+
+
+def choose_fusion_weight(scored: RerankedHeads) -> float:
+    """The weight of the re-ranker's score in its mix with the bi-encoder's with the best mean nDCG@10 on
+    these (validation) queries."""
+    pairs = list(zip(scored.heads, scored.relevant, strict=True))
     fit = tune_fusion_weight(
-        [ranking["scores"][:top_k] for ranking in rankings],
-        reranker_scores,
-        [[1.0 if d in wanted else 0.0 for d in head] for head, wanted in zip(heads, relevant, strict=True)],
-        missed=[len(set(wanted) - set(head)) for head, wanted in zip(heads, relevant, strict=True)],
+        scored.first_stage,
+        scored.reranker,
+        [[1.0 if d in wanted else 0.0 for d in head] for head, wanted in pairs],
+        missed=[len(wanted - set(head)) for head, wanted in pairs],
     )
     logger.info(
         "fusion weight %.2f on %d validation queries: nDCG@10 %.4f (bi-encoder %.4f, re-ranker alone %.4f)",
         fit.weight,
-        len(rankings),
+        len(pairs),
         fit.ndcg,
         fit.ndcg_by_weight[0.0],
         fit.ndcg_by_weight[1.0],
@@ -140,43 +165,12 @@ def tune_rerank_fusion(
     return fit.weight
 
 
-def rerank_metrics(
-    reranker: Any,
-    query_texts: Sequence[str],
-    rankings: Sequence[Ranking],
-    relevant: Sequence[Sequence[str]],
-    corpus: Mapping[str, str],
-    *,
-    top_k: int,
-    batch_size: int,
-    show_progress: bool,
-    weights: Sequence[float] = (1.0,),
-) -> dict[float, dict[str, float]]:
-    """Metrics of the two-stage pipeline, per fusion weight: each ranking's first ``top_k`` documents
-    re-ordered by ``weight`` x re-ranker + (1 - ``weight``) x bi-encoder (standardised scores; 1.0 is the
-    re-ranker alone), the rest kept in bi-encoder order (so Recall@100 is the bi-encoder's)."""
-    heads = [ranking["ids"][:top_k] for ranking in rankings]
-    reranker_scores = _head_scores(reranker, query_texts, heads, corpus, batch_size, show_progress)
-    wanted = [set(r) for r in relevant]
-    metrics: dict[float, dict[str, float]] = {}
-    for weight in weights:
-        reordered = []
-        for ranking, head, own in zip(rankings, heads, reranker_scores, strict=True):
-            fused = fuse_scores(ranking["scores"][: len(head)], own, weight)
-            reordered.append([head[i] for i in np.argsort(-fused, kind="stable")] + ranking["ids"][top_k:])
-        metrics[weight] = retrieval_metrics(reordered, wanted, CUTOFFS)
-    return metrics
-
-
-def _head_scores(
-    reranker: Any,
-    query_texts: Sequence[str],
-    heads: Sequence[Sequence[str]],
-    corpus: Mapping[str, str],
-    batch_size: int,
-    show_progress: bool,
-) -> list[np.ndarray]:
-    """The re-ranker's score of every (query, document) in ``heads``, one array per query."""
-    pairs = [(q, corpus[d]) for q, head in zip(query_texts, heads, strict=True) for d in head]
-    scores = np.asarray(reranker.predict(pairs, batch_size=batch_size, show_progress=show_progress))
-    return np.split(scores, np.cumsum([len(head) for head in heads])[:-1])
+def rerank_metrics(scored: RerankedHeads, weight: float) -> dict[str, float]:
+    """Metrics of the two-stage pipeline: each query's head re-ordered by ``weight`` x re-ranker +
+    (1 - ``weight``) x bi-encoder (standardised scores; 1.0 is the re-ranker alone), the rest kept in
+    bi-encoder order (so Recall@100 is the bi-encoder's)."""
+    reordered = []
+    for head, first, second, tail in zip(scored.heads, scored.first_stage, scored.reranker, scored.tails, strict=True):
+        fused = fuse_scores(first, second, weight)
+        reordered.append([head[i] for i in np.argsort(-fused, kind="stable")] + tail)
+    return retrieval_metrics(reordered, scored.relevant, CUTOFFS)

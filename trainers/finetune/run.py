@@ -28,12 +28,14 @@ from trainers.finetune.config import FinetuneConfig
 from trainers.finetune.evaluation import (
     PRIMARY,
     Ranking,
+    RerankedHeads,
     RetrievalRun,
+    choose_fusion_weight,
     evaluate_bi_encoder,
     query_scores,
     rerank_metrics,
+    score_heads,
     top_ranked,
-    tune_rerank_fusion,
 )
 from trainers.finetune.mining import bi_encoder_rows, mine_hard_negatives, title_rows
 from trainers.finetune.pairs import RetrievalData, read_pairs
@@ -412,16 +414,19 @@ def _evaluate_reranker(
     from sbert_plugins.cross_encoder import CrossEncoder
 
     reranker = CrossEncoder(str(config.reranker_output))  # with the max_length it was trained with
-    options: dict[str, Any] = {
-        "top_k": config.rerank_top_k,
-        "batch_size": config.eval_batch_size,
-        "show_progress": config.show_progress,
-    }
 
-    def per_query(ids: list[str]) -> tuple[Any, ...]:
-        rankings = [chosen["rankings"][q] for q in ids]
-        return reranker, [data.queries[q] for q in ids], rankings, [data.relevant[q] for q in ids], data.corpus
+    def scored(ids: list[str]) -> RerankedHeads:
+        return score_heads(
+            reranker,
+            [data.queries[q] for q in ids],
+            [chosen["rankings"][q] for q in ids],
+            [data.relevant[q] for q in ids],
+            data.corpus,
+            top_k=config.rerank_top_k,
+            batch_size=config.eval_batch_size,
+            show_progress=config.show_progress,
+        )
 
-    weight = tune_rerank_fusion(*per_query(validation_ids), **options)
-    metrics = rerank_metrics(*per_query(dev_ids), weights=(1.0, weight), **options)
-    return {"reranked": metrics[1.0], "fused": metrics[weight], "fusion_weight": weight}
+    weight = choose_fusion_weight(scored(validation_ids))
+    dev = scored(dev_ids)
+    return {"reranked": rerank_metrics(dev, 1.0), "fused": rerank_metrics(dev, weight), "fusion_weight": weight}
