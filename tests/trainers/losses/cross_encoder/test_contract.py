@@ -101,6 +101,7 @@ def test_a_model_with_the_wrong_number_of_labels_is_refused(
         ("BinaryCrossEntropyLoss", {"activation": "relu"}, "activation"),
         ("MultipleNegativesRankingLoss", {"num_negatives": 0}, "num_negatives"),
         ("MultipleNegativesRankingLoss", {"scale": -1.0}, "scale"),
+        ("MultipleNegativesRankingLoss", {"first_stage_scale": 0.0}, "first_stage_scale"),
         ("LambdaLoss", {"weighting_scheme": "ndcg"}, "weighting_scheme"),
         ("LambdaLoss", {"k": 0}, "k must be"),
         ("LambdaLoss", {"reduction_log": "ten"}, "reduction_log"),
@@ -111,6 +112,11 @@ def test_a_model_with_the_wrong_number_of_labels_is_refused(
 def test_bad_hyper_parameters_are_config_errors(name: str, kwargs: dict, message: str, model: CrossEncoder) -> None:
     with pytest.raises(ConfigError, match=message):
         getattr(losses, name)(model, **kwargs)
+
+
+def test_a_first_stage_that_is_not_a_sentence_encoder_is_a_type_error(model: CrossEncoder) -> None:
+    with pytest.raises(TypeError, match="first_stage must be a SentenceEncoder"):
+        losses.MultipleNegativesRankingLoss(model, first_stage=model)  # type: ignore[arg-type]
 
 
 def test_a_bi_encoder_loss_given_a_cross_encoder_names_the_cross_encoder_loss(model: CrossEncoder) -> None:

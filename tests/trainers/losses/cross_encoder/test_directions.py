@@ -7,8 +7,11 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from sbert_plugins import SentenceEncoder
 from sbert_plugins.cross_encoder import CrossEncoder
+from tests.trainers.losses.cross_encoder.conftest import NEGATIVES, POSITIVES, QUERIES
 from trainers.losses import cross_encoder as losses
 
 LISTWISE = ["ListNetLoss", "ListMLELoss", "PListMLELoss", "LambdaLoss", "RankNetLoss"]
@@ -49,6 +52,48 @@ def test_mse_and_margin_mse_are_zero_on_their_targets(model: CrossEncoder) -> No
     assert float(margin.compute_loss_from_logits(logits + 10, torch.tensor([[9.0, 7.0, 3.0]]))) == pytest.approx(
         ((4 - 2) ** 2 + (2 - 6) ** 2) / 2  # student margins (4, 2), teacher margins (2, 6)
     )
+
+
+def test_a_first_stage_that_favours_the_positive_lowers_the_multiple_negatives_ranking_loss(
+    model: CrossEncoder,
+) -> None:
+    loss = losses.MultipleNegativesRankingLoss(model, activation="identity", scale=1.0, first_stage_scale=2.0)
+    logits = torch.zeros(1, 3)
+    assert float(loss.compute_loss_from_logits(logits, torch.tensor([[0.5, 0.0, 0.0]]))) == pytest.approx(
+        -math.log(math.e / (math.e + 2))  # the positive's score rises by 2 * 0.5
+    )
+    assert loss.compute_loss_from_logits(logits, torch.tensor([[0.0, 0.5, 0.0]])) > math.log(3)
+
+
+def test_multiple_negatives_ranking_with_a_first_stage_adds_its_scaled_cosines(
+    model: CrossEncoder, tiny_encoder: SentenceEncoder
+) -> None:
+    loss = losses.MultipleNegativesRankingLoss(
+        model, num_negatives=None, first_stage=tiny_encoder, first_stage_scale=5.0
+    )
+    value = loss([QUERIES, POSITIVES, NEGATIVES])
+    candidates = [POSITIVES, *loss.in_batch_negatives([POSITIVES, NEGATIVES]), NEGATIVES]  # all others: no sampling
+    logits = torch.stack(
+        [
+            torch.from_numpy(model.predict(list(zip(QUERIES, column, strict=True)), activation="identity"))
+            for column in candidates
+        ],
+        dim=1,
+    )
+    queries = tiny_encoder.encode(QUERIES, normalize=True, convert_to="torch")
+    cosines = torch.stack(
+        [(queries * tiny_encoder.encode(column, normalize=True, convert_to="torch")).sum(-1) for column in candidates],
+        dim=1,
+    )
+    expected = F.cross_entropy(10 * torch.sigmoid(logits) + 5.0 * cosines, torch.zeros(len(QUERIES), dtype=torch.long))
+    assert value.item() == pytest.approx(expected.item(), abs=1e-5)
+    value.backward()
+    assert all(parameter.grad is None for parameter in tiny_encoder.parameters())  # the first stage stays as it is
+    first_stage_ids = {id(parameter) for parameter in tiny_encoder.parameters()}
+    assert not first_stage_ids & {id(parameter) for parameter in loss.parameters()}  # nor is it the loss's
+    alone = losses.MultipleNegativesRankingLoss(model, num_negatives=None)([QUERIES, POSITIVES, NEGATIVES])
+    assert alone.item() != pytest.approx(value.item(), abs=1e-3)
+    assert loss.get_config_dict()["first_stage_scale"] == 5.0
 
 
 def test_multiple_negatives_ranking_rewards_a_top_positive(model: CrossEncoder) -> None:
