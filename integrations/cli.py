@@ -1,7 +1,8 @@
 """``sbert-plugins ingest`` and ``sbert-plugins search``: a corpus into Qdrant or Chroma, and queries back.
 
     sbert-plugins ingest corpus.jsonl --qdrant ./qdrant-data --collection docs [--hybrid] [--recreate]
-    sbert-plugins search "what is a harp?" --qdrant ./qdrant-data --collection docs -k 5 [--rerank MODEL]
+    sbert-plugins search "what is a harp?" --qdrant ./qdrant-data --collection docs -k 5 [--rerank MODEL
+        [--fusion-weight W]]
 
 ``--qdrant`` takes a folder (embedded mode) or a server URL (``--api-key`` or ``$QDRANT_API_KEY``,
 ``--prefer-grpc``); ``--chroma`` takes a folder or ``http://HOST:PORT``. ``ingest --ray [ADDRESS]``
@@ -83,23 +84,34 @@ def _parse_filter(pairs: list[str]) -> dict[str, Any] | None:
     return result
 
 
-def rerank(query: str, hits: list[SearchHit], model_name: str, k: int, device: str | None) -> list[SearchHit]:
-    """Re-score ``hits`` with a cross-encoder and keep the best ``k`` (``score`` becomes its score).
+def rerank(
+    query: str,
+    hits: list[SearchHit],
+    model_name: str,
+    k: int,
+    device: str | None,
+    fusion_weight: float | None = None,
+) -> list[SearchHit]:
+    """Re-score ``hits`` with a cross-encoder and keep the best ``k``. ``score`` becomes the cross-encoder's
+    score, or with ``fusion_weight`` its mix with the search score
+    (:func:`sbert_plugins.cross_encoder.fuse_scores`, both standardised over the hits).
 
     Raises:
-        ConfigError: this installation has no cross-encoder support.
+        ConfigError: this installation has no cross-encoder support, or ``fusion_weight`` outside [0, 1].
     """
     try:
-        from sbert_plugins.cross_encoder import CrossEncoder
+        from sbert_plugins.cross_encoder import CrossEncoder, fuse_scores
     except ImportError as exc:
         raise ConfigError("--rerank needs sbert_plugins.cross_encoder, which this installation lacks") from exc
+    if fusion_weight is not None and not 0.0 <= fusion_weight <= 1.0:
+        raise ConfigError(f"--fusion-weight must lie in [0, 1], found {fusion_weight}")
     if not hits:
         return []
-    ranked = CrossEncoder(model_name, device=device).rank(query, [h.text for h in hits], top_k=k)
-    return [
-        SearchHit(hits[r["corpus_id"]].id, hits[r["corpus_id"]].text, hits[r["corpus_id"]].metadata, r["score"])
-        for r in ranked
-    ]
+    scores = CrossEncoder(model_name, device=device).predict([(query, h.text) for h in hits])
+    if fusion_weight is not None:
+        scores = fuse_scores([h.score for h in hits], scores, fusion_weight)
+    order = sorted(range(len(hits)), key=lambda i: -float(scores[i]))[:k]
+    return [SearchHit(hits[i].id, hits[i].text, hits[i].metadata, float(scores[i])) for i in order]
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
@@ -116,7 +128,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
     with _open(args) as ingestor:
         hits = ingestor.search(args.query, fetch_k, **options)  # type: ignore[attr-defined]
     if args.rerank:
-        hits = rerank(args.query, hits, args.rerank, args.k, args.device)
+        hits = rerank(args.query, hits, args.rerank, args.k, args.device, args.fusion_weight)
+    elif args.fusion_weight is not None:
+        raise ConfigError("--fusion-weight mixes a cross-encoder's scores with the search scores: pass --rerank too")
     hits = hits[: args.k]
     if args.json:
         print(json.dumps([{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits]))
@@ -159,6 +173,13 @@ def register_search(subparsers: Any) -> None:
     _add_target_arguments(parser)
     parser.add_argument("-k", type=int, default=10, help="results to print (default: 10)")
     parser.add_argument("--rerank", metavar="CROSS_ENCODER", default=None, help="re-rank with this cross-encoder")
+    parser.add_argument(
+        "--fusion-weight",
+        type=float,
+        default=None,
+        help="with --rerank: rank by this share of the cross-encoder's score plus the rest of the search score "
+        "(each standardised; finetune writes it to metrics.json as fusion_weight)",
+    )
     parser.add_argument(
         "--fetch-k", type=int, default=None, help="candidates to fetch (default: k, or 4k with --rerank)"
     )

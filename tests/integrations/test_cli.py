@@ -118,3 +118,42 @@ def test_rerank_orders_by_cross_encoder_scores(
     best = sorted(zip(scores.tolist(), candidates, strict=True), key=lambda pair: -pair[0])[:3]
     assert [h["text"] for h in hits] == [text for _, text in best]
     assert [h["score"] for h in hits] == pytest.approx([score for score, _ in best], abs=1e-5)
+
+
+def test_rerank_with_a_fusion_weight_mixes_cross_encoder_and_search_scores(
+    corpus: Path, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("qdrant_client")
+    cross_encoder = pytest.importorskip("sbert_plugins.cross_encoder")
+    tiny = pytest.importorskip("tests.sbert_plugins.cross_encoder_tiny")
+    reranker = str(tiny.build_tiny_classifier(tmp_path / "ce"))
+    common = ["--model", str(tiny_model_dir), "--qdrant", str(tmp_path / "q"), "--collection", "docs", "-k", "10"]
+    assert run(capsys, "ingest", str(corpus), *common[:-2], "--quiet")[0] == 0
+    searched = json.loads(run(capsys, "search", "a dog runs", *common, "--json")[1])
+
+    def mixed(weight: str) -> list[dict]:
+        argv = ["search", "a dog runs", *common, "--fetch-k", "10", "--rerank", reranker, "--fusion-weight", weight]
+        return json.loads(run(capsys, *argv, "--json")[1])
+
+    scores = cross_encoder.CrossEncoder(reranker, device="cpu").predict([("a dog runs", h["text"]) for h in searched])
+    fused = cross_encoder.fuse_scores([h["score"] for h in searched], scores, 0.3)
+    expected = sorted(zip(fused.tolist(), [h["id"] for h in searched], strict=True), key=lambda pair: -pair[0])
+    assert [(h["id"], h["score"]) for h in mixed("0.3")] == [(i, pytest.approx(s, abs=1e-5)) for s, i in expected]
+    assert [h["id"] for h in mixed("0")] == [h["id"] for h in searched]  # the search order alone
+
+
+@pytest.mark.parametrize(("extra", "message"), [([], "pass --rerank too"), (["--rerank", "x"], "must lie in")])
+def test_a_fusion_weight_without_rerank_or_out_of_range_is_a_clear_error(
+    corpus: Path,
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    pytest.importorskip("qdrant_client")
+    common = ["--model", str(tiny_model_dir), "--qdrant", str(tmp_path / "q"), "--collection", "docs"]
+    assert run(capsys, "ingest", str(corpus), *common, "--quiet")[0] == 0
+    weight = "0.5" if not extra else "1.5"
+    code, _, err = run(capsys, "search", "a dog", *common, "--fusion-weight", weight, *extra)
+    assert code == 2 and message in err
