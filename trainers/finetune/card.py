@@ -136,7 +136,12 @@ def render_card(report: Mapping[str, Any]) -> str:
         lines += [
             f"Re-ranker: a cross-encoder from {base_model} with a fresh head, MultipleNegativesRankingLoss "
             f"(cross-encoder form) on {int(reranker['rows']):,} rows, {int(reranker.get('title_rows', 0)):,} of "
-            "them (title, text) pairs of corpus documents.",
+            "them (title, text) pairs of corpus documents"
+            + (
+                f"; trained as a correction of the base model's cosines (times {scale})."
+                if (scale := config.get("reranker_first_stage_scale"))
+                else "."
+            ),
             "",
         ]
     lines += [

@@ -55,6 +55,12 @@ def register(subparsers: Any) -> None:
         default=defaults.reranker_pseudo_queries,
         help="also train the re-ranker on this many (title, text) pairs of titled corpus documents",
     )
+    parser.add_argument(
+        "--reranker-first-stage-scale",
+        type=float,
+        default=defaults.reranker_first_stage_scale,
+        help="train the re-ranker as a correction of the base model's cosines times this (0: train it alone)",
+    )
     parser.add_argument("--rerank-top-k", type=int, default=defaults.rerank_top_k, help="candidates to re-rank")
     parser.add_argument("--checkpoint-steps", type=int, default=defaults.checkpoint_steps)
     parser.add_argument(
@@ -84,6 +90,7 @@ def build_config(args: argparse.Namespace) -> FinetuneConfig:
         reranker_min_steps=args.reranker_min_steps,
         reranker_max_length=args.reranker_max_length,
         reranker_pseudo_queries=args.reranker_pseudo_queries,
+        reranker_first_stage_scale=args.reranker_first_stage_scale or None,
         rerank_top_k=args.rerank_top_k,
         checkpoint_steps=args.checkpoint_steps,
         precision=args.precision,

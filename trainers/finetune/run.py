@@ -393,7 +393,13 @@ def _train_reranker(
         save_total_limit=1,
         show_progress=config.show_progress,
     )
-    loss = CrossEncoderMNRL(reranker, num_negatives=config.reranker_random_negatives)
+    scale = config.reranker_first_stage_scale
+    loss = CrossEncoderMNRL(
+        reranker,
+        num_negatives=config.reranker_random_negatives,
+        first_stage=None if scale is None else _load_encoder(_base_name(config), config),
+        first_stage_scale=scale or 20.0,
+    )
     trainer = Trainer(reranker, loss=loss, train_data=rows, config=settings, callbacks=callbacks)
     resume = "latest" if list_checkpoints(work / CHECKPOINTS_DIR) else None
     metrics = trainer.train(resume_from=resume)

@@ -74,6 +74,7 @@ def test_finetune_writes_a_model_card_metrics_and_a_folder_both_libraries_load(
     assert f"re-ranker mix (weight {saved['fusion_weight']:.2f})" in card
     assert "2 kept from training to choose the re-ranker's mixing weight" in card
     assert "Re-ranker: a cross-encoder" in card and "(title, text) pairs of corpus documents" in card
+    assert "trained as a correction of the base model's cosines (times 20.0)" in card
     state = json.loads((out / WORK_DIR / STATE_FILE).read_text())
     train_ids, dev_ids, validation_ids = state["phases"]["split"]
     assert len(validation_ids) == 2 and not set(validation_ids) & (set(train_ids) | set(dev_ids))
