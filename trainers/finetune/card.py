@@ -138,7 +138,7 @@ def render_card(report: Mapping[str, Any]) -> str:
             f"(cross-encoder form) on {int(reranker['rows']):,} rows, {int(reranker.get('title_rows', 0)):,} of "
             "them (title, text) pairs of corpus documents"
             + (
-                f"; trained as a correction of the base model's cosines (times {scale})."
+                f"; trained as a correction of the kept bi-encoder's cosines (times {scale})."
                 if (scale := config.get("reranker_first_stage_scale"))
                 else "."
             ),

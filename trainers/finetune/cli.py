@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
         "--reranker-first-stage-scale",
         type=float,
         default=defaults.reranker_first_stage_scale,
-        help="train the re-ranker as a correction of the base model's cosines times this (0: train it alone)",
+        help="train the re-ranker as a correction of the kept bi-encoder's cosines times this (default: alone)",
     )
     parser.add_argument("--rerank-top-k", type=int, default=defaults.rerank_top_k, help="candidates to re-rank")
     parser.add_argument("--checkpoint-steps", type=int, default=defaults.checkpoint_steps)

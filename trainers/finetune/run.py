@@ -115,6 +115,7 @@ def finetune(
                 train_ids,
                 base["negatives"],
                 base.get("title_negatives", {}),
+                output,
                 state.work / "reranker",
                 callbacks,
             ),
@@ -358,9 +359,12 @@ def _train_reranker(
     train_ids: list[str],
     negatives: dict[str, dict[str, list[str]]],
     title_negatives: dict[str, list[str]],
+    kept: Path,
     work: Path,
     callbacks: Sequence[Callback],
 ) -> dict[str, float]:
+    """Train the re-ranker; with ``reranker_first_stage_scale`` as a correction of the kept bi-encoder
+    (saved in ``kept``), the one whose candidates it re-orders."""
     from sbert_plugins.cross_encoder import CrossEncoder
 
     rows = bi_encoder_rows(
@@ -397,7 +401,7 @@ def _train_reranker(
     loss = CrossEncoderMNRL(
         reranker,
         num_negatives=config.reranker_random_negatives,
-        first_stage=None if scale is None else _load_encoder(_base_name(config), config),
+        first_stage=None if scale is None else _load_encoder(str(kept), config),
         first_stage_scale=scale or 20.0,
     )
     trainer = Trainer(reranker, loss=loss, train_data=rows, config=settings, callbacks=callbacks)

@@ -27,9 +27,9 @@ def test_flags_become_the_config() -> None:
     config_rr = build_config(_parse([*argv_rr, "--quiet"]))
     assert (config_rr.reranker_output, config_rr.learning_rate, config_rr.precision) == ("r", 1e-4, "bf16")
     assert config_rr.reranker_pseudo_queries == 7 and config.reranker_pseudo_queries == 0
-    assert config_rr.reranker_first_stage_scale == 20.0
-    alone = build_config(_parse([*argv_rr, "--reranker-first-stage-scale", "0"]))
-    assert alone.reranker_first_stage_scale is None
+    assert config_rr.reranker_first_stage_scale is None
+    corrected = build_config(_parse([*argv_rr, "--reranker-first-stage-scale", "20"]))
+    assert corrected.reranker_first_stage_scale == 20.0
 
 
 def test_command_runs_the_pipeline_and_prints_the_table(

@@ -39,7 +39,9 @@ def test_finetune_writes_a_model_card_metrics_and_a_folder_both_libraries_load(
 ) -> None:
     pairs, corpus = pair_files
     out, reranker = tmp_path / "model", tmp_path / "reranker"
-    config = _config(tiny_model_dir, out, reranker_output=str(reranker), reranker_pseudo_queries=5)
+    config = _config(
+        tiny_model_dir, out, reranker_output=str(reranker), reranker_pseudo_queries=5, reranker_first_stage_scale=20.0
+    )
     report = finetune(pairs, config, corpus=corpus)
 
     saved = json.loads((out / "metrics.json").read_text())
@@ -74,7 +76,7 @@ def test_finetune_writes_a_model_card_metrics_and_a_folder_both_libraries_load(
     assert f"re-ranker mix (weight {saved['fusion_weight']:.2f})" in card
     assert "2 kept from training to choose the re-ranker's mixing weight" in card
     assert "Re-ranker: a cross-encoder" in card and "(title, text) pairs of corpus documents" in card
-    assert "trained as a correction of the base model's cosines (times 20.0)" in card
+    assert "trained as a correction of the kept bi-encoder's cosines (times 20.0)" in card
     state = json.loads((out / WORK_DIR / STATE_FILE).read_text())
     train_ids, dev_ids, validation_ids = state["phases"]["split"]
     assert len(validation_ids) == 2 and not set(validation_ids) & (set(train_ids) | set(dev_ids))
