@@ -254,13 +254,15 @@ def main() -> None:
     evaluated = {}
     for name, ids in (("validation", validation_ids), ("dev", dev_ids)):
         first, second, labels, missed = candidate_scores(reranker, ids, queries, corpus, retrieved, bi_scores, relevant)
-        systems = {"bi-encoder (all-MiniLM-L6-v2) alone": (second, 0.0), "cross-encoder alone": (second, 1.0)}
         if name == "validation":
             fit = tune_fusion_weight(first, second, labels, missed=missed, k=k)
-        systems[f"mix (weight {fit.weight:.2f}, chosen on validation)"] = (second, fit.weight)
+        weights = {
+            "bi-encoder (all-MiniLM-L6-v2) alone": 0.0,
+            "cross-encoder alone": 1.0,
+            f"mix (weight {fit.weight:.2f}, chosen on validation)": fit.weight,
+        }
         evaluated[name] = {
-            system: fused_ndcg(first, scores, labels, weight, missed=missed, k=k)
-            for system, (scores, weight) in systems.items()
+            system: fused_ndcg(first, second, labels, weight, missed=missed, k=k) for system, weight in weights.items()
         }
     print(f"nDCG@{k} of the top {args.top_k} candidates ({len(validation_ids)} validation, {len(dev_ids)} dev claims):")
     print(f"  {'system':<50} {'validation':>10} {'dev':>8}")

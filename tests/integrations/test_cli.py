@@ -98,42 +98,46 @@ def test_rerank_without_cross_encoder_support_is_a_clear_error(
     assert code == 2 and "--rerank needs sbert_plugins.cross_encoder" in err
 
 
-def test_rerank_orders_by_cross_encoder_scores(
+@pytest.fixture()
+def reranked_search(
     corpus: Path, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+) -> tuple[list[str], str]:
+    """The corpus ingested into embedded Qdrant: the arguments that reach it, and a tiny cross-encoder's folder."""
     pytest.importorskip("qdrant_client")
-    cross_encoder = pytest.importorskip("sbert_plugins.cross_encoder")
     tiny = pytest.importorskip("tests.sbert_plugins.cross_encoder_tiny")
-    reranker = tiny.build_tiny_classifier(tmp_path / "ce")
     common = ["--model", str(tiny_model_dir), "--qdrant", str(tmp_path / "q"), "--collection", "docs"]
     assert run(capsys, "ingest", str(corpus), *common, "--quiet")[0] == 0
+    return common, str(tiny.build_tiny_classifier(tmp_path / "ce"))
+
+
+def test_rerank_orders_by_cross_encoder_scores(
+    reranked_search: tuple[list[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cross_encoder = pytest.importorskip("sbert_plugins.cross_encoder")
+    common, reranker = reranked_search
     code, out, _ = run(
-        capsys, "search", "a dog runs", *common, "-k", "3", "--fetch-k", "10", "--rerank", str(reranker), "--json"
+        capsys, "search", "a dog runs", *common, "-k", "3", "--fetch-k", "10", "--rerank", reranker, "--json"
     )
     assert code == 0
     hits = json.loads(out)
     code, out, _ = run(capsys, "search", "a dog runs", *common, "-k", "10", "--json")
     candidates = [h["text"] for h in json.loads(out)]
-    scores = cross_encoder.CrossEncoder(str(reranker), device="cpu").predict([("a dog runs", t) for t in candidates])
+    scores = cross_encoder.CrossEncoder(reranker, device="cpu").predict([("a dog runs", t) for t in candidates])
     best = sorted(zip(scores.tolist(), candidates, strict=True), key=lambda pair: -pair[0])[:3]
     assert [h["text"] for h in hits] == [text for _, text in best]
     assert [h["score"] for h in hits] == pytest.approx([score for score, _ in best], abs=1e-5)
 
 
 def test_rerank_with_a_fusion_weight_mixes_cross_encoder_and_search_scores(
-    corpus: Path, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    reranked_search: tuple[list[str], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("qdrant_client")
     cross_encoder = pytest.importorskip("sbert_plugins.cross_encoder")
-    tiny = pytest.importorskip("tests.sbert_plugins.cross_encoder_tiny")
-    reranker = str(tiny.build_tiny_classifier(tmp_path / "ce"))
-    common = ["--model", str(tiny_model_dir), "--qdrant", str(tmp_path / "q"), "--collection", "docs", "-k", "10"]
-    assert run(capsys, "ingest", str(corpus), *common[:-2], "--quiet")[0] == 0
-    searched = json.loads(run(capsys, "search", "a dog runs", *common, "--json")[1])
+    common, reranker = reranked_search
+    searched = json.loads(run(capsys, "search", "a dog runs", *common, "-k", "10", "--json")[1])
 
     def mixed(weight: str) -> list[dict]:
-        argv = ["search", "a dog runs", *common, "--fetch-k", "10", "--rerank", reranker, "--fusion-weight", weight]
-        return json.loads(run(capsys, *argv, "--json")[1])
+        argv = ["-k", "10", "--fetch-k", "10", "--rerank", reranker, "--fusion-weight", weight, "--json"]
+        return json.loads(run(capsys, "search", "a dog runs", *common, *argv)[1])
 
     scores = cross_encoder.CrossEncoder(reranker, device="cpu").predict([("a dog runs", h["text"]) for h in searched])
     fused = cross_encoder.fuse_scores([h["score"] for h in searched], scores, 0.3)
@@ -142,18 +146,16 @@ def test_rerank_with_a_fusion_weight_mixes_cross_encoder_and_search_scores(
     assert [h["id"] for h in mixed("0")] == [h["id"] for h in searched]  # the search order alone
 
 
-@pytest.mark.parametrize(("extra", "message"), [([], "pass --rerank too"), (["--rerank", "x"], "must lie in")])
+@pytest.mark.parametrize(
+    ("weight", "extra", "message"), [("0.5", [], "pass --rerank too"), ("1.5", ["--rerank", "x"], "must lie in")]
+)
 def test_a_fusion_weight_without_rerank_or_out_of_range_is_a_clear_error(
-    corpus: Path,
-    tiny_model_dir: Path,
-    tmp_path: Path,
+    reranked_search: tuple[list[str], str],
     capsys: pytest.CaptureFixture[str],
+    weight: str,
     extra: list[str],
     message: str,
 ) -> None:
-    pytest.importorskip("qdrant_client")
-    common = ["--model", str(tiny_model_dir), "--qdrant", str(tmp_path / "q"), "--collection", "docs"]
-    assert run(capsys, "ingest", str(corpus), *common, "--quiet")[0] == 0
-    weight = "0.5" if not extra else "1.5"
+    common, _ = reranked_search
     code, _, err = run(capsys, "search", "a dog", *common, "--fusion-weight", weight, *extra)
     assert code == 2 and message in err
