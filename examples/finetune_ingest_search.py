@@ -4,8 +4,7 @@
    project's documentation, over 85 passages (examples/data/sbert_docs; written for this project). A
    seeded fifth of the questions is held out; the base and fine-tuned models are evaluated on it over
    the whole corpus and the better one is kept. With --cross-encoder, a cross-encoder re-ranker is
-   trained on the same pairs too, as a correction of the kept model's scores (a few more minutes: a
-   fresh head needs a few hundred steps).
+   trained on the same pairs too (a few more minutes: a fresh head needs a few hundred steps).
 2. Ingest the corpus into embedded Qdrant (a local folder, no server) with hybrid search on (dense + BM25).
 3. Answer a few new questions through a LangChain chain: a retriever over the Qdrant collection (hybrid:
    dense and BM25 ranks fused), wrapped in RerankingRetriever, which re-scores the 10 candidates with the

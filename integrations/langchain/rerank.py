@@ -40,8 +40,8 @@ class SBERTReranker(BaseDocumentCompressor):
             :func:`sbert_plugins.cross_encoder.fuse_scores`: this share of the cross-encoder's score plus
             the rest of the bi-encoder's (``encoder``'s), each standardised over the candidates. Useful when
             the cross-encoder alone ranks worse than the bi-encoder, and needed for one trained as a
-            correction of the bi-encoder (``sbert-plugins finetune --reranker-output`` trains it so, chooses
-            the weight on held-out queries and records it as ``fusion_weight`` in ``metrics.json``).
+            correction of the bi-encoder (``sbert-plugins finetune --reranker-output`` chooses the weight on
+            held-out queries and records it as ``fusion_weight`` in ``metrics.json``).
         top_n: how many documents to keep (a positive integer, default 3).
         score_threshold: after cutting to ``top_n``, drop documents scoring below this.
         batch_size: pairs (or texts) per forward pass.
