@@ -25,6 +25,7 @@ from sbert_plugins.device import (
     resolve_num_threads,
 )
 from sbert_plugins.errors import ConfigError
+from sbert_plugins.fingerprint import FingerprintCache, module_facts
 from sbert_plugins.loading import (
     DEFAULT_MODEL,
     MODEL_CONFIG_FILE,
@@ -159,9 +160,10 @@ class SentenceEncoder(nn.Sequential):
         self.num_threads = num_threads
         self.last_truncated_count = 0
         """How many texts the last :meth:`encode` call truncated to ``max_seq_length``."""
+        self._fingerprints = FingerprintCache()
         self.to(target)
         if precision in ("fp16", "bf16"):
-            self.to(precision_dtype(precision))
+            self._fingerprints.pin(self, self._identity_facts, lambda: self.to(precision_dtype(precision)))
         self._int8 = OnnxInt8Transformer(self.transformer) if precision == "int8" else None
         self.compile_model = compile_model
         self._compiled: Callable[..., Any] | None = None  # made on first use; not pickled
@@ -203,6 +205,22 @@ class SentenceEncoder(nn.Sequential):
         """Size of the embeddings :meth:`encode` returns (``truncate_dim`` applied), read from config."""
         full = self._full_dim()
         return min(full, self.truncate_dim) if self.truncate_dim else full
+
+    @property
+    def fingerprint(self) -> str:
+        """A short digest of the weights, module configurations, tokenizer and output settings (prompts,
+        similarity function, ``truncate_dim``): equal for the same model files wherever they lie and in any
+        precision, different after any training step. Collections record it to know which model wrote them."""
+        return self._fingerprints.get(self, self._identity_facts)
+
+    def _identity_facts(self) -> dict[str, Any]:
+        return {
+            "modules": [module_facts(module) for module in self],
+            "prompts": self.prompts,
+            "default_prompt_name": self.default_prompt_name,
+            "similarity_fn_name": self.similarity_fn_name,
+            "truncate_dim": self.truncate_dim,
+        }
 
     def similarity(self, a: Any, b: Any) -> Tensor:
         """Pairwise scores between embeddings ``a`` and ``b`` with the model's similarity function."""
@@ -367,6 +385,7 @@ class SentenceEncoder(nn.Sequential):
         return features
 
     def __getstate__(self) -> dict[str, Any]:
+        self.fingerprint  # noqa: B018 - refreshed, so the copy can trust it (see FingerprintCache)
         state = self.__dict__.copy()
         state["_compiled"] = None  # a compiled callable does not pickle; the copy compiles again
         return state

@@ -18,6 +18,7 @@ from sbert_plugins.cross_encoder._files import ACTIVATIONS, Activation, inspect_
 from sbert_plugins.cross_encoder._pairs import EncodedPairs, PairTokenizer, check_pairs
 from sbert_plugins.device import Precision, precision_dtype, resolve_device
 from sbert_plugins.errors import ConfigError
+from sbert_plugins.fingerprint import FingerprintCache, module_facts
 from sbert_plugins.loading import HubOptions, resolve_model_path
 from sbert_plugins.modules.transformer import _position_limit
 from sbert_plugins.validation import check_texts
@@ -99,11 +100,21 @@ class CrossEncoder(nn.Module):
         self.last_truncated_count = 0
         """How many pairs the last :meth:`predict` (or :meth:`rank`) call truncated to ``max_length``."""
         self.precision = precision
+        self._fingerprints = FingerprintCache()
         self.to(resolve_device(device))
         if precision != "fp32":
-            self.to(precision_dtype(precision))
+            self._fingerprints.pin(self, self._identity_facts, lambda: self.to(precision_dtype(precision)))
 
     # ---- model facts -------------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        """A short digest of the weights, configuration, tokenizer, ``max_length`` and activation: equal for the
+        same files wherever they lie and in any precision, different after any training step."""
+        return self._fingerprints.get(self, self._identity_facts)
+
+    def _identity_facts(self) -> dict[str, Any]:
+        return {"module": module_facts(self), "max_length": self.max_length, "activation": self.activation}
 
     @property
     def num_labels(self) -> int:
