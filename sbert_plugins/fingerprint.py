@@ -76,7 +76,7 @@ class FingerprintCache:
             self._key = key
         return self._value
 
-    def pin(self, module: nn.Module, facts: Callable[[], Mapping[str, Any]], convert: Callable[[], None]) -> None:
+    def pin(self, module: nn.Module, facts: Callable[[], Mapping[str, Any]], convert: Callable[[], object]) -> None:
         """Fingerprint ``module`` now, run ``convert`` (e.g. a dtype change) and keep the fingerprint for the result."""
         value = fingerprint(module, facts())
         convert()
