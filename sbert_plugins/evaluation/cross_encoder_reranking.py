@@ -27,11 +27,12 @@ class CrossEncoderRerankingEvaluator(Evaluator):
 
     * ``{"query", "positive": [...], "negative": [...]}``: the candidates are the positives and negatives.
     * ``{"query", "positive": [...], "documents": [...]}``: ``documents`` is a first-stage ranking (say the
-      bi-encoder's top 50), best first. The retrieval order is scored too (``base_*`` metrics; positives it
-      missed count as ranked after all its documents), so the gain of re-ranking shows. With
-      ``always_rerank_positives`` (default, as in the reference) missed positives are added to the
-      candidates to re-rank, which measures the re-ranker alone; turn it off to measure the two-stage
-      pipeline (then missed positives are simply absent from the re-ranked list).
+      bi-encoder's top 50), best first. The retrieval order is scored too (``base_*`` metrics), so the gain
+      of re-ranking shows. With ``always_rerank_positives`` (default, as in the reference) missed positives
+      are added to the candidates to re-rank, which measures the re-ranker alone; turn it off to measure
+      the two-stage pipeline. Positives absent from a ranking count as never found: AP is scaled by the
+      share of positives found, and the ideal ranking of nDCG holds every positive (as sentence-transformers
+      6.3 computes them).
 
     Args:
         samples: a list of such dicts (a dict of them is read by its values); ``positive`` may be one string.
@@ -72,6 +73,7 @@ class CrossEncoderRerankingEvaluator(Evaluator):
 
     def compute(self, model: CrossEncoder) -> dict[str, float]:  # type: ignore[override]
         candidates = [self._candidates(sample) for sample in self.samples]
+        positives = [len(sample["positive"]) for sample in self.samples]
         pairs = [
             (s["query"], doc)
             for s, (docs, relevant) in zip(self.samples, candidates, strict=True)
@@ -81,9 +83,9 @@ class CrossEncoderRerankingEvaluator(Evaluator):
         scores = model.predict(pairs, batch_size=self.batch_size, show_progress=self.show_progress)
         reranked, base = [], []
         start = 0
-        for sample, (docs, relevant) in zip(self.samples, candidates, strict=True):
+        for sample, (docs, relevant), total in zip(self.samples, candidates, positives, strict=True):
             if any(relevant):
-                reranked.append(self._metrics(relevant, scores[start : start + len(docs)]))
+                reranked.append(self._metrics(relevant, scores[start : start + len(docs)], total))
                 start += len(docs)
             else:
                 reranked.append((0.0, 0.0, 0.0))
@@ -107,19 +109,24 @@ class CrossEncoderRerankingEvaluator(Evaluator):
         return list(documents), [doc in positives for doc in documents]
 
     def _base_metrics(self, sample: dict[str, Any]) -> tuple[float, float, float]:
-        """Metrics of the given retrieval order; positives it missed are appended at the end."""
+        """Metrics of the given retrieval order."""
         relevant = [doc in sample["positive"] for doc in sample["documents"]]
         if not any(relevant):
             return 0.0, 0.0, 0.0
-        relevant += [True] * max(len(sample["positive"]) - sum(relevant), 0)
-        return self._metrics(relevant, np.arange(len(relevant), 0, -1, dtype=np.float64))
+        scores = np.arange(len(relevant), 0, -1, dtype=np.float64)
+        return self._metrics(relevant, scores, len(sample["positive"]))
 
-    def _metrics(self, relevant: list[bool], scores: np.ndarray) -> tuple[float, float, float]:
-        """(AP, RR@k, nDCG@k) of ordering the candidates by ``scores``."""
+    def _metrics(self, relevant: list[bool], scores: np.ndarray, positives: int) -> tuple[float, float, float]:
+        """(AP, RR@k, nDCG@k) of ordering the candidates by ``scores``, out of ``positives`` in all."""
         order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
         labels = np.asarray(relevant, dtype=np.float64)
+        missing = max(positives - sum(relevant), 0)
         reciprocal_rank = reciprocal_rank_at_k([relevant[i] for i in order], self.at_k)
-        return average_precision(labels, scores), reciprocal_rank, ndcg_at_k(labels, scores, self.at_k)
+        return (
+            average_precision(labels, scores, missing=missing),
+            reciprocal_rank,
+            ndcg_at_k(labels, scores, self.at_k, missing=missing),
+        )
 
 
 def _means(per_sample: list[tuple[float, float, float]], k: int, *, prefix: str) -> dict[str, float]:

@@ -52,11 +52,13 @@ def spearman(x: ArrayLike, y: ArrayLike) -> float:
     return pearson(average_ranks(x), average_ranks(y))
 
 
-def average_precision(labels: ArrayLike, scores: ArrayLike) -> float:
+def average_precision(labels: ArrayLike, scores: ArrayLike, *, missing: int = 0) -> float:
     """Average precision of ``scores`` (higher = more likely positive) against 0/1 ``labels``.
 
     The sum over distinct score thresholds, from the highest down, of (recall gained) x precision;
-    tied scores form one threshold. 0.0 when there is no positive label.
+    tied scores form one threshold. 0.0 when there is no positive label. ``missing`` counts positives
+    that are not among the scored items (a retrieval that missed them): they are never recalled, so the
+    result is scaled by found / (found + missing).
     """
     y = np.asarray(labels, dtype=np.float64).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
@@ -70,7 +72,8 @@ def average_precision(labels: ArrayLike, scores: ArrayLike) -> float:
     true_pos = np.cumsum(y)[last_of_group]
     precision = true_pos / (last_of_group + 1)
     recall = true_pos / true_pos[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    found = float(true_pos[-1])
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision)) * found / (found + missing)
 
 
 def matthews_corrcoef(labels: ArrayLike, predicted: ArrayLike) -> float:
@@ -164,19 +167,22 @@ def best_f1_threshold(
     )
 
 
-def ndcg_at_k(relevance: ArrayLike, scores: ArrayLike, k: int) -> float:
+def ndcg_at_k(relevance: ArrayLike, scores: ArrayLike, k: int, *, missing: int = 0) -> float:
     """nDCG@k of ranking the items by ``scores`` (descending) against graded ``relevance``.
 
     Items with equal scores share their positions: each gets the mean discount of the positions the
     group spans (so the result does not depend on how ties are ordered). 0.0 when nothing is relevant.
+    ``missing`` counts relevant items (gain 1) absent from the ranking: they enter the ideal ranking only.
     """
     rel = np.asarray(relevance, dtype=np.float64).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
     if len(rel) != len(s):
         raise ValueError(f"relevance ({len(rel)}) and scores ({len(s)}) differ in length")
-    discount = 1.0 / np.log2(np.arange(len(rel)) + 2)
+    discount = 1.0 / np.log2(np.arange(len(rel) + missing) + 2)
     discount[k:] = 0.0
-    ideal = float(np.sum(np.sort(rel)[::-1] * discount))
+    ideal_gains = np.sort(np.r_[rel, np.ones(missing)])[::-1]
+    ideal = float(np.sum(ideal_gains * discount))
+    discount = discount[: len(rel)]
     if ideal == 0:
         return 0.0
     _, group, counts = np.unique(-s, return_inverse=True, return_counts=True)

@@ -138,3 +138,10 @@ def test_retrieval_metrics_average_over_queries() -> None:
     metrics = retrieval_metrics([["x"], ["y"]], [{"x"}, {"x"}], cutoffs)
     assert metrics == {key: 0.5 for key in metrics}
     assert cutoffs.max_k == 1
+
+
+def test_missing_positives_count_as_never_found() -> None:
+    # One of two positives found, at rank 2: AP = (1/2) / 2; nDCG's ideal ranks both positives first.
+    assert average_precision([0, 1], [0.9, 0.1], missing=1) == pytest.approx(0.25)
+    assert ndcg_at_k([0, 1], [0.9, 0.1], 10, missing=1) == pytest.approx((1 / math.log2(3)) / (1 + 1 / math.log2(3)))
+    assert ndcg_at_k([1], [0.5], 1, missing=1) == pytest.approx(1.0)  # the ideal's second positive is past k
