@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import transformers
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -34,10 +35,18 @@ def _vocab() -> list[str]:
     return specials + chars + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789"] + sorted(set(_WORDS))
 
 
+def _tiny_tokenizer(folder: Path) -> BertTokenizerFast:
+    if int(transformers.__version__.split(".")[0]) < 5:  # benchmarks/oldest_versions.sh: 4.x reads a vocab file
+        vocab_file = folder / "vocab.txt"
+        vocab_file.write_text("\n".join(_vocab()) + "\n", encoding="utf-8")
+        return BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True)
+    return BertTokenizerFast(vocab={token: i for i, token in enumerate(_vocab())}, do_lower_case=True)
+
+
 def build_tiny_modules(folder: Path, *, seed: int = 0, max_seq_length: int = 64) -> list[torch.nn.Module]:
     """A 2-layer, 32-wide BERT with a small word-piece vocabulary, plus mean pooling (``folder`` is scratch space)."""
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(_vocab())}, do_lower_case=True)
+    tokenizer = _tiny_tokenizer(folder)
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=len(_vocab()),
