@@ -10,8 +10,8 @@ the two (``finetune``'s tuning, ``examples/train_reranker.py``, ``SBERTReranker`
   tuned over ``n`` candidates per query, and ``n`` is recorded with it (:class:`FusionRecord`
   ``candidates``), so that callers re-rank as many by default.
 - **Re-ranker input**: the cross-encoder's raw logits (:func:`reranker_scores`), not probabilities: a
-  sigmoid squashes the confident scores together, and a re-ranker trained as a correction of the
-  bi-encoder has a logit, not a probability, as its output.
+  sigmoid squeezes the candidates the model is sure of into nearly equal scores (0.9991 vs 0.9999), and
+  their differences are lost before standardising; the logits keep them.
 - **First-stage input**: the bi-encoder's similarity (its ``similarity_fn_name``, e.g. cosine) between the
   query's embedding (query prompt) and each candidate's (document prompt) (:func:`first_stage_scores`);
   never a vector store's search score, which is a fused rank score (RRF) on hybrid collections.
