@@ -39,6 +39,7 @@ from pydantic import ConfigDict, Field
 from integrations.langchain import RerankingRetriever, SBERTReranker
 from integrations.qdrant import QdrantIngestor
 from sbert_plugins import SentenceEncoder
+from sbert_plugins.errors import SbertPluginsError
 from trainers.finetune import FinetuneConfig, finetune
 from trainers.finetune.card import reranked_rows
 from trainers.finetune.evaluation import HEADLINE
@@ -158,4 +159,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SbertPluginsError as exc:  # a message for the user (e.g. changed settings: --overwrite), no traceback
+        raise SystemExit(f"error: {exc}") from None
