@@ -7,12 +7,14 @@
    trained on the same pairs too (a few more minutes: a fresh head needs a few hundred steps).
 2. Ingest the corpus into embedded Qdrant (a local folder, no server) with hybrid search on (dense + BM25).
 3. Answer a few new questions through a LangChain chain: a retriever over the Qdrant collection (hybrid:
-   dense and BM25 ranks fused), wrapped in RerankingRetriever, which re-scores the 10 candidates with the
-   fine-tuned model (or mixes the trained cross-encoder's scores with it, at the weight the fine-tune chose
-   on held-out questions) and keeps 3, piped into a formatter.
+   dense and BM25 ranks fused), wrapped in RerankingRetriever, which re-scores 10 candidates with the
+   fine-tuned model (or, with --cross-encoder, mixes the trained cross-encoder's scores with it over as
+   many candidates as the fine-tune chose the weight on: SBERTReranker reads the weight from the
+   re-ranker's folder) and keeps 3, piped into a formatter.
 
 Runs offline in a few minutes on 2 CPU cores. A second run reuses the finished fine-tune (it resumes a
-completed run); --fresh starts over.
+completed run); --overwrite (or --fresh) starts over, and is needed when the settings changed since, e.g.
+a first run without --cross-encoder.
 
 Run:  python examples/finetune_ingest_search.py            (needs: pip install "sbert-plugins[qdrant,langchain]")
 """
@@ -37,6 +39,7 @@ from pydantic import ConfigDict, Field
 from integrations.langchain import RerankingRetriever, SBERTReranker
 from integrations.qdrant import QdrantIngestor
 from sbert_plugins import SentenceEncoder
+from sbert_plugins.errors import SbertPluginsError
 from trainers.finetune import FinetuneConfig, finetune
 from trainers.finetune.card import reranked_rows
 from trainers.finetune.evaluation import HEADLINE
@@ -72,19 +75,30 @@ def format_docs(docs: list[Document]) -> str:
     )
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The script's options (their names match the ones the fine-tune's messages suggest)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="out/main-job", help="folder for the models and the Qdrant store")
-    parser.add_argument("--fresh", action="store_true", help="start the fine-tune over instead of reusing it")
+    parser.add_argument(
+        "--overwrite",
+        "--fresh",
+        dest="fresh",
+        action="store_true",
+        help="start the fine-tune over instead of reusing it (needed after changing the settings)",
+    )
     parser.add_argument("--cross-encoder", action="store_true", help="also train a cross-encoder re-ranker")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("trainers.finetune").setLevel(logging.WARNING if args.quiet else logging.INFO)
     out = Path(args.out)
     started = time.perf_counter()
 
-    # 1. Fine-tune (resumes, or reuses a finished run, unless --fresh).
+    # 1. Fine-tune (resumes, or reuses a finished run, unless --overwrite).
     config = FinetuneConfig(
         output=str(out / "model"),
         reranker_output=str(out / "reranker") if args.cross_encoder else None,
@@ -108,16 +122,17 @@ def main() -> None:
     ingested = time.perf_counter()
 
     # 3. A LangChain chain: hybrid Qdrant retrieval -> cross-encoder re-ranking -> formatted passages.
+    # With --cross-encoder the weight comes from out/reranker/fusion.json, checked against this bi-encoder,
+    # and RerankingRetriever fetches as many candidates as it was tuned over.
     reranker = (
-        SBERTReranker(model=str(out / "reranker"), encoder=model, fusion_weight=report["fusion_weight"])
+        SBERTReranker(model=str(out / "reranker"), encoder=model, top_n=3)
         if args.cross_encoder
-        else SBERTReranker(encoder=model)
+        else SBERTReranker(encoder=model, top_n=3)
     )
     retriever = RerankingRetriever(
         base_retriever=QdrantRetriever(ingestor=ingestor),
         reranker=reranker,
-        fetch_k=10,
-        k=3,
+        fetch_k=None if args.cross_encoder else 10,
     )
     chain = retriever | RunnableLambda(format_docs)
 
@@ -144,4 +159,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SbertPluginsError as exc:  # a message for the user (e.g. changed settings: --overwrite), no traceback
+        raise SystemExit(f"error: {exc}") from None

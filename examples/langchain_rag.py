@@ -53,7 +53,7 @@ def main() -> None:
     store.add_documents([Document(text, metadata={"topic": topic}) for topic, text in PASSAGES])
 
     reranker = (
-        SBERTReranker(model=args.cross_encoder)
+        SBERTReranker(model=args.cross_encoder, fusion_weight=None)  # the cross-encoder alone, no mix
         if args.cross_encoder
         else SBERTReranker(encoder=embeddings.encoder)  # one model shared by the store and the reranker
     )

@@ -19,7 +19,9 @@ of the rest are validation claims, used for neither training nor reporting).
    bi-encoder's cosine, so the cross-encoder learns a correction of the bi-encoder (0: it learns alone).
    ``--loss bce`` writes labelled (query, abstract, 1/0) rows instead.
 3. Validation claims choose the weight of the cross-encoder's score in a mix with the bi-encoder's
-   (``sbert_plugins.cross_encoder.tune_fusion_weight``; both standardised per claim).
+   (``sbert_plugins.cross_encoder.tune_fusion_weight``, the fusion rule: logits and cosines, both
+   standardised over each claim's candidates); the weight is saved in the re-ranker's folder
+   (``fusion.json``), where ``SBERTReranker`` and ``sbert-plugins search --rerank`` find it.
 4. Dev: nDCG@10 of the bi-encoder's top 50, of the same 50 re-ordered by the cross-encoder alone, and by the
    mix. Relevant abstracts the bi-encoder missed count against all three (ranked last).
 
@@ -55,7 +57,14 @@ import numpy as np
 import torch
 
 from sbert_plugins import SentenceEncoder, semantic_search
-from sbert_plugins.cross_encoder import CrossEncoder, fused_ndcg, tune_fusion_weight
+from sbert_plugins.cross_encoder import (
+    CrossEncoder,
+    FusionRecord,
+    fused_ndcg,
+    reranker_scores,
+    tune_fusion_weight,
+    write_fusion_record,
+)
 from sbert_plugins.loading import packaged_default_path
 from trainers import Trainer, TrainingConfig
 from trainers.losses.cross_encoder import BinaryCrossEntropyLoss, MultipleNegativesRankingLoss
@@ -94,7 +103,7 @@ def candidate_scores(
     """Per claim: the bi-encoder's cosines and the cross-encoder's logits of its candidates, their labels,
     and how many relevant abstracts the bi-encoder missed (they count as ranked last)."""
     pairs = [(queries[q], corpus[d]) for q in query_ids for d in retrieved[q]]
-    scores = reranker.predict(pairs, batch_size=32, activation="identity", show_progress=True)
+    scores = reranker_scores(reranker, pairs, batch_size=32)  # logits: the fusion rule's re-ranker input
     first, second, labels, missed = [], [], [], []
     start = 0
     for q in query_ids:
@@ -245,6 +254,7 @@ def main() -> None:
     else:
         loss = BinaryCrossEntropyLoss(reranker, pos_weight=float(args.negatives + args.random_negatives))
     metrics = Trainer(reranker, loss=loss, train_data=rows, config=config).train()
+    fingerprints = (bi_encoder.fingerprint, reranker.fingerprint)  # of the models as saved, for the fusion record
     del bi_encoder, loss
     print(f"train loss {metrics['train_loss']:.4f} in {metrics['train_runtime_s']:.0f} s; model saved in {args.output}")
 
@@ -258,6 +268,14 @@ def main() -> None:
         first, second, labels, missed = candidate_scores(reranker, ids, queries, corpus, retrieved, bi_scores, relevant)
         if name == "validation":
             fit = tune_fusion_weight(first, second, labels, missed=missed, k=k)
+            record = FusionRecord(
+                weight=fit.weight,
+                first_stage_fingerprint=fingerprints[0],
+                first_stage=str(minilm),
+                candidates=args.top_k,
+                reranker_fingerprint=fingerprints[1],
+            )
+            print(f"fusion weight {fit.weight:.2f} saved in {write_fusion_record(args.output, record)}")
         weights = {
             "bi-encoder (all-MiniLM-L6-v2) alone": 0.0,
             "cross-encoder alone": 1.0,

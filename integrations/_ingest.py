@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sbert_plugins.errors import DataError
+from sbert_plugins.readers import BadLine, iter_jsonl, join_title
 
 # Point ids are uuid5 names in this namespace: the same document id gives the same point id
 # in every run, on every machine (that is what makes re-ingesting idempotent).
@@ -159,7 +160,7 @@ def _fields(item: Any) -> tuple[Any, Any, Any]:
             if title.strip():
                 metadata["title"] = title
                 # BEIR convention: a document is embedded and stored as "title text".
-                text = f"{title} {text}".strip() if isinstance(text, str) else text
+                text = join_title(title, text) if isinstance(text, str) else text
         return doc_id, text, metadata
     if hasattr(item, "page_content") and hasattr(item, "metadata"):  # a LangChain Document, duck-typed
         return getattr(item, "id", None), item.page_content, dict(item.metadata or {})
@@ -213,28 +214,19 @@ def make_document(
 def read_corpus(path: str | Path) -> Iterator[tuple[Any, str]]:
     """Stream a BEIR-style JSONL corpus: ``(row, "file:line")`` pairs, one line at a time.
 
-    A line that is not a JSON object yields a :class:`Rejection` in place of the row, so that one bad
-    line is reported and the rest are still ingested.
+    A line that is not UTF-8, not JSON or not a JSON object (:func:`sbert_plugins.readers.iter_jsonl`)
+    yields a :class:`Rejection` in place of the row, so that one bad line is reported and counted and the
+    rest are still ingested.
 
     Raises:
-        DataError: the file does not exist.
+        DataError: the file does not exist, or is not text (binary or UTF-16).
     """
-    file = Path(path)
-    if not file.is_file():
-        raise DataError(f"{file}: no such file (expected a JSONL corpus: one {{_id, title, text}} object a line)")
-    with file.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{file}:{line_no}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield Rejection(None, where, f"invalid JSON ({exc.msg})"), where
-                continue
-            if not isinstance(row, dict):
-                yield Rejection(None, where, f"expected a JSON object, found {type(row).__name__}"), where
-                continue
+    if not Path(path).is_file():
+        raise DataError(f"{path}: no such file (expected a JSONL corpus: one {{_id, title, text}} object a line)")
+    for where, row in iter_jsonl(path):
+        if isinstance(row, BadLine):
+            yield Rejection(None, where, row.problem), where
+        else:
             yield row, where
 
 

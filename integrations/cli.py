@@ -2,7 +2,7 @@
 
     sbert-plugins ingest corpus.jsonl --qdrant ./qdrant-data --collection docs [--hybrid] [--recreate]
     sbert-plugins search "what is a harp?" --qdrant ./qdrant-data --collection docs -k 5 [--rerank MODEL
-        [--fusion-weight W]]
+        [--fusion-weight W | --no-fusion]]
 
 ``--qdrant`` takes a folder (embedded mode) or a server URL (``--api-key`` or ``$QDRANT_API_KEY``,
 ``--prefer-grpc``); ``--chroma`` takes a folder or ``http://HOST:PORT``. ``ingest --ray [ADDRESS]``
@@ -13,13 +13,18 @@ runs the same ingest through Ray Data (a local Ray instance when no address is g
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from integrations._base import BaseIngestor, SearchHit
 from sbert_plugins.cli import add_model_arguments
 from sbert_plugins.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sbert_plugins.encoder import SentenceEncoder
 
 _REMOTE = ("http://", "https://")
 
@@ -91,33 +96,79 @@ def rerank(
     k: int,
     device: str | None,
     fusion_weight: float | None = None,
+    *,
+    encoder: SentenceEncoder | None = None,
+    fusion: bool = True,
 ) -> list[SearchHit]:
-    """Re-score ``hits`` with a cross-encoder and keep the best ``k``. ``score`` becomes the cross-encoder's
-    score, or with ``fusion_weight`` its mix with the search score
-    (:func:`sbert_plugins.cross_encoder.fuse_scores`, both standardised over the hits).
+    """Re-score ``hits`` with a cross-encoder and keep the best ``k``.
+
+    ``score`` becomes the cross-encoder's score, or, with a fusion weight, the fused score of the rule in
+    :mod:`sbert_plugins.cross_encoder.fusion` over the hits: the cross-encoder's logits mixed with
+    ``encoder``'s similarities of the query and each hit's text (not the search score, which is a rank
+    score on hybrid collections). The weight is ``fusion_weight`` or, when ``None`` and ``fusion`` is on,
+    the one recorded in the cross-encoder's folder, which must have been tuned with ``encoder``.
 
     Raises:
-        ConfigError: this installation has no cross-encoder support, or ``fusion_weight`` outside [0, 1].
+        ConfigError: no cross-encoder support in this installation; ``fusion_weight`` outside [0, 1]; a
+            weight without ``encoder``; a recorded weight tuned with another bi-encoder or re-ranker.
     """
-    try:
-        from sbert_plugins.cross_encoder import CrossEncoder, fuse_scores
-    except ImportError as exc:
-        raise ConfigError("--rerank needs sbert_plugins.cross_encoder, which this installation lacks") from exc
+    cross = _cross_encoder_module()
     if fusion_weight is not None and not 0.0 <= fusion_weight <= 1.0:
         raise ConfigError(f"--fusion-weight must lie in [0, 1], found {fusion_weight}")
+    record = cross.read_fusion_record(model_name) if fusion else None
+    weight = fusion_weight if fusion_weight is not None else (record.weight if record is not None else None)
+    if weight is not None and encoder is None:
+        raise ConfigError("a fusion weight needs the first-stage bi-encoder (--model) to mix with")
     if not hits:
         return []
-    scores = CrossEncoder(model_name, device=device).predict([(query, h.text) for h in hits])
-    if fusion_weight is not None:
-        scores = fuse_scores([h.score for h in hits], scores, fusion_weight)
+    cross_encoder = cross.CrossEncoder(model_name, device=device)
+    pairs = [(query, h.text) for h in hits]
+    if weight is None:
+        scores = cross_encoder.predict(pairs)
+    else:
+        if record is not None and encoder is not None:
+            cross.check_fusion_pairing(
+                record,
+                first_stage_fingerprint=encoder.fingerprint,
+                reranker_fingerprint=cross_encoder.fingerprint,
+                where=model_name,
+                strict=fusion_weight is None,
+            )
+        first = cross.first_stage_scores(encoder, query, [h.text for h in hits])
+        scores = cross.fuse_scores(first, cross.reranker_scores(cross_encoder, pairs), weight)
     order = sorted(range(len(hits)), key=lambda i: -float(scores[i]))[:k]
     return [SearchHit(hits[i].id, hits[i].text, hits[i].metadata, float(scores[i])) for i in order]
+
+
+def _cross_encoder_module() -> ModuleType:
+    try:
+        return importlib.import_module("sbert_plugins.cross_encoder")
+    except ImportError as exc:
+        raise ConfigError("--rerank needs sbert_plugins.cross_encoder, which this installation lacks") from exc
+
+
+def _default_fetch_k(args: argparse.Namespace) -> int:
+    """Candidates to fetch: ``--fetch-k``; with ``--rerank`` and a recorded fusion weight (and no
+    ``--no-fusion``), the candidates it was tuned over; with ``--rerank``, ``max(4k, 20)``; else ``k``."""
+    if args.fetch_k is not None:
+        return int(args.fetch_k)
+    if not args.rerank:
+        return int(args.k)
+    if not args.no_fusion:
+        record = _cross_encoder_module().read_fusion_record(args.rerank)
+        if record is not None:
+            return max(record.candidates, args.k)
+    return max(4 * args.k, 20)
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
     if args.k <= 0:
         raise ConfigError(f"-k must be a positive integer, found {args.k}")
-    fetch_k = args.fetch_k if args.fetch_k is not None else (max(4 * args.k, 20) if args.rerank else args.k)
+    if not args.rerank and (args.fusion_weight is not None or args.no_fusion):
+        raise ConfigError("--fusion-weight and --no-fusion mix a cross-encoder's scores: pass --rerank too")
+    if args.fusion_weight is not None and args.no_fusion:
+        raise ConfigError("--fusion-weight W fuses, --no-fusion does not: pass one of them")
+    fetch_k = _default_fetch_k(args)
     if fetch_k < args.k:
         raise ConfigError(f"--fetch-k ({fetch_k}) must be at least -k ({args.k})")
     options: dict[str, Any] = {"filter": _parse_filter(args.filter)}
@@ -127,10 +178,17 @@ def _cmd_search(args: argparse.Namespace) -> int:
         options["mode"] = args.mode
     with _open(args) as ingestor:
         hits = ingestor.search(args.query, fetch_k, **options)  # type: ignore[attr-defined]
-    if args.rerank:
-        hits = rerank(args.query, hits, args.rerank, args.k, args.device, args.fusion_weight)
-    elif args.fusion_weight is not None:
-        raise ConfigError("--fusion-weight mixes a cross-encoder's scores with the search scores: pass --rerank too")
+        if args.rerank:
+            hits = rerank(
+                args.query,
+                hits,
+                args.rerank,
+                args.k,
+                args.device,
+                args.fusion_weight,
+                encoder=ingestor.model,
+                fusion=not args.no_fusion,
+            )
     hits = hits[: args.k]
     if args.json:
         print(json.dumps([{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits]))
@@ -177,11 +235,21 @@ def register_search(subparsers: Any) -> None:
         "--fusion-weight",
         type=float,
         default=None,
-        help="with --rerank: rank by this share of the cross-encoder's score plus the rest of the search score "
-        "(each standardised; finetune writes it to metrics.json as fusion_weight)",
+        help="with --rerank: rank by this share of the cross-encoder's standardised logit plus the rest of the "
+        "--model's standardised similarity (default: the weight finetune --reranker-output saved in the "
+        "cross-encoder's folder, if any, for the bi-encoder it was tuned with)",
     )
     parser.add_argument(
-        "--fetch-k", type=int, default=None, help="candidates to fetch (default: k, or 4k with --rerank)"
+        "--no-fusion",
+        action="store_true",
+        help="with --rerank: rank by the cross-encoder alone, ignoring its folder's weight",
+    )
+    parser.add_argument(
+        "--fetch-k",
+        type=int,
+        default=None,
+        help="candidates to fetch (default: k; with --rerank, the candidates the recorded weight was tuned over, "
+        "else max(4k, 20))",
     )
     parser.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE", help="metadata filter")
     parser.add_argument("--mode", choices=["dense", "sparse", "hybrid"], default=None, help="Qdrant search mode")

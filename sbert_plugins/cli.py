@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from sbert_plugins.device import ENCODER_PRECISIONS
 from sbert_plugins.errors import DataError, SbertPluginsError
+from sbert_plugins.readers import read_jsonl, read_lines
 from sbert_plugins.streaming import NpyWriter, chunked
 
 PLUGIN_GROUP = "sbert_plugins.cli"
@@ -53,24 +54,19 @@ def read_texts(path: Path, *, field: str = "text") -> list[str]:
 
 
 def iter_texts(path: Path, *, field: str = "text") -> Iterator[str]:
-    """Like :func:`read_texts`, one text at a time (for files larger than memory)."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            line = line.rstrip("\n")
-            if path.suffix == ".jsonl":
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from exc
-                if not isinstance(row, dict) or not isinstance(row.get(field), str):
-                    raise DataError(f"{path}:{line_no}: expected an object with a string field {field!r}")
-                yield row[field]
-            else:
-                yield line
+    """Like :func:`read_texts`, one text at a time (for files larger than memory).
+
+    Raises:
+        DataError: a missing or binary file, a line that is not UTF-8 (read by :mod:`sbert_plugins.readers`),
+            or, in ``.jsonl``, not a JSON object with a string ``field``; each named by ``file:line``.
+    """
+    if path.suffix != ".jsonl":
+        yield from read_lines(path)
+        return
+    for where, row in read_jsonl(path):
+        if not isinstance(row.get(field), str):
+            raise DataError(f"{where}: expected an object with a string field {field!r}")
+        yield row[field]
 
 
 def _load_encoder(args: argparse.Namespace):  # type: ignore[no-untyped-def]

@@ -23,6 +23,27 @@ from trainers import losses
 from trainers.config import TrainingConfig
 from trainers.data import TrainingDataset, load_dataset
 
+# The flags' defaults, applied only where neither the flag nor the --config file gives a value (the parser's
+# own defaults are None, so a typed flag can be told from an untyped one).
+FLAG_DEFAULTS: dict[str, Any] = {
+    "epochs": 1,
+    "batch_size": 16,
+    "learning_rate": 2e-5,
+    "warmup_ratio": 0.1,
+    "precision": "fp32",
+    "batch_sampler": "random",
+    "seed": 42,
+}
+_FLAG_DESTS = {  # TrainingConfig field -> argparse dest
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "learning_rate": "lr",
+    "warmup_ratio": "warmup_ratio",
+    "precision": "precision",
+    "batch_sampler": "sampler",
+    "seed": "seed",
+}
+
 
 def register(subparsers: Any) -> None:
     """Add the ``train`` sub-command to the ``sbert-plugins`` parser."""
@@ -42,21 +63,32 @@ def register(subparsers: Any) -> None:
         "--loss-args", default="{}", help="JSON keyword arguments of the loss, e.g. '{\"num_labels\": 3}'"
     )
     parser.add_argument("--output", required=True, type=Path, help="folder for the trained model and its card")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=2e-5, help="peak learning rate (default 2e-5)")
-    parser.add_argument("--warmup-ratio", type=float, default=0.1, help="share of steps for linear warmup")
+    parser.add_argument("--epochs", type=int, default=None, help="passes over the data (default 1)")
+    parser.add_argument("--batch-size", type=int, default=None, help="examples per step (default 16)")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default 2e-5)")
+    parser.add_argument(
+        "--warmup-ratio", type=float, default=None, help="share of steps for linear warmup (default 0.1)"
+    )
     parser.add_argument("--eval", type=Path, default=None, help="evaluation file: scored pairs, 0/1 pairs or triplets")
     parser.add_argument("--eval-steps", type=int, default=None, help="evaluate every N steps (default: at the end)")
     parser.add_argument("--save-steps", type=int, default=None, help="write a checkpoint every N steps")
     parser.add_argument("--resume-from", default=None, help="a checkpoint folder, or 'latest'")
     parser.add_argument(
-        "--sampler", default="random", choices=["random", "no_duplicates", "group_by_label"], help="batch sampler"
+        "--sampler",
+        default=None,
+        choices=["random", "no_duplicates", "group_by_label"],
+        help="batch sampler (default random)",
     )
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--config", type=Path, default=None, help="a TrainingConfig JSON file (the flags above win)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default 42)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="a TrainingConfig JSON file: its settings apply where no flag is typed (typed flags win; "
+        "untyped flags' defaults never override it)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(handler=run_train)
+    parser.set_defaults(handler=run_train, precision=None)  # typed or not is told apart; see FLAG_DEFAULTS
 
 
 def resolve_loss_class(name: str) -> type[nn.Module]:
@@ -102,24 +134,20 @@ def build_evaluator(dataset: TrainingDataset) -> Any:
 
 
 def build_config(args: argparse.Namespace) -> TrainingConfig:
-    """The TrainingConfig of a ``train`` command: ``--config`` file (if any), overridden by the flags."""
-    base: dict[str, Any] = {}
+    """The TrainingConfig of a ``train`` command: each setting from its flag when the flag was typed, else
+    from the ``--config`` file when the file sets it, else the flag's default (:data:`FLAG_DEFAULTS`)."""
+    from_file: dict[str, Any] = {}
     if args.config is not None:
-        base = TrainingConfig.load(args.config).model_dump()
-    base.update(
-        output_dir=str(args.output),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        warmup_ratio=args.warmup_ratio,
-        precision=args.precision,
-        batch_sampler=args.sampler,
-        seed=args.seed,
-        show_progress=not args.quiet,
-    )
+        from_file = TrainingConfig.load(args.config).model_dump(exclude_unset=True)
+    typed = {field: getattr(args, dest) for field, dest in _FLAG_DESTS.items()}
+    settings = {**FLAG_DEFAULTS, **from_file}
+    settings.update({field: value for field, value in typed.items() if value is not None})
+    settings["output_dir"] = str(args.output)
+    if args.quiet:
+        settings["show_progress"] = False
     optional = {"eval_steps": args.eval_steps, "save_steps": args.save_steps, "resume_from": args.resume_from}
-    base.update({key: value for key, value in optional.items() if value is not None})
-    return TrainingConfig(**base)
+    settings.update({key: value for key, value in optional.items() if value is not None})
+    return TrainingConfig(**settings)
 
 
 def run_train(args: argparse.Namespace) -> int:

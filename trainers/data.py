@@ -8,7 +8,6 @@ so that building a batch is a few list look-ups and one tensor index.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import torch
 from torch import Tensor
 
 from sbert_plugins.errors import DataError
+from sbert_plugins.readers import read_jsonl, read_lines
 
 LABEL_COLUMN = "label"
 FILE_SUFFIXES = (".jsonl", ".csv", ".tsv")
@@ -134,50 +134,35 @@ def _read_file(path: Path, label_column: str | None) -> Iterator[tuple[str, Mapp
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if path.suffix.lower() == ".jsonl":
-        yield from _read_jsonl(path)
+        yield from read_jsonl(path)
     else:
         yield from _read_delimited(path, "\t" if path.suffix.lower() == ".tsv" else ",", label_column)
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from exc
-            if not isinstance(row, dict):
-                raise DataError(f"{where}: expected a JSON object, found {type(row).__name__}")
-            yield where, row
-
-
 def _read_delimited(path: Path, delimiter: str, label_column: str | None) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        # QUOTE_NONE for TSV: tab-separated corpora often hold bare quote characters inside texts.
-        tsv = delimiter == "\t"
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise DataError(f"{path}: the file is empty; the first line must name the columns")
-        header = [h.strip() for h in header]
-        if len(set(header)) != len(header) or any(not h for h in header):
-            raise DataError(f"{path}:1: the header must name every column once, found {header}")
-        for record in reader:
-            where = f"{path}:{reader.line_num}"
-            if not record or (len(record) == 1 and not record[0].strip()):
-                continue
-            if len(record) > len(header):
-                raise DataError(
-                    f"{where}: {len(record)} fields but the header names {len(header)} columns {header}"
-                    + (" (a text with a tab?)" if delimiter == "\t" else " (quote texts that hold commas)")
-                )
-            yield (
-                where,
-                {key: _parse_label(value) if key == label_column else value for key, value in zip(header, record)},
+    # QUOTE_NONE for TSV: tab-separated corpora often hold bare quote characters inside texts.
+    tsv = delimiter == "\t"
+    lines = read_lines(path, keep_ends=True)
+    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        raise DataError(f"{path}: the file is empty; the first line must name the columns")
+    header = [h.strip() for h in header]
+    if len(set(header)) != len(header) or any(not h for h in header):
+        raise DataError(f"{path}:1: the header must name every column once, found {header}")
+    for record in reader:
+        where = f"{path}:{reader.line_num}"
+        if not record or (len(record) == 1 and not record[0].strip()):
+            continue
+        if len(record) > len(header):
+            raise DataError(
+                f"{where}: {len(record)} fields but the header names {len(header)} columns {header}"
+                + (" (a text with a tab?)" if delimiter == "\t" else " (quote texts that hold commas)")
             )
+        yield (
+            where,
+            {key: _parse_label(value) if key == label_column else value for key, value in zip(header, record)},
+        )
 
 
 def _parse_label(value: str) -> Any:

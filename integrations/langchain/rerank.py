@@ -6,7 +6,7 @@ import asyncio
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
@@ -17,39 +17,53 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from integrations.langchain._batching import encoder_lock
 from integrations.langchain.scoring import BiEncoderScorer, PairScorer, is_pair_scorer, scores_as_list
 from sbert_plugins import SentenceEncoder
-from sbert_plugins.cross_encoder.fusion import fuse_scores
+from sbert_plugins.cross_encoder.fusion import first_stage_scores, fuse_scores, reranker_scores
+from sbert_plugins.cross_encoder.fusion_record import (
+    FUSION_FILE,
+    FusionRecord,
+    check_fusion_pairing,
+    read_fusion_record,
+)
 from sbert_plugins.errors import ConfigError
 
 SCORE_KEY = "relevance_score"
+DEFAULT_FETCH_K = 20
 
 
 class SBERTReranker(BaseDocumentCompressor):
     """Re-scores documents against a query and keeps the best ``top_n``, each with its score.
 
+    Nothing is loaded that was not named: pass a cross-encoder ``model``, a bi-encoder ``encoder``, or
+    both to mix their scores.
+
     Args:
         model: a cross-encoder (anything with ``predict(pairs, batch_size=...)``, see
             :class:`~integrations.langchain.scoring.PairScorer`), or the path or id of a cross-encoder,
-            loaded as :class:`sbert_plugins.cross_encoder.CrossEncoder` on first use. ``None``
-            (default): re-score with the bi-encoder ``encoder``.
-        encoder: the :class:`SentenceEncoder` used when ``model`` is ``None`` (default: the default
-            model, loaded on first use); the score is the model's similarity between the query
-            (query prompt) and the document (document prompt).
-        fusion_weight: with a cross-encoder ``model``, score each document by
-            :func:`sbert_plugins.cross_encoder.fuse_scores`: this share of the cross-encoder's score plus
-            the rest of the bi-encoder's (``encoder``'s), each standardised over the candidates. Useful when
-            the cross-encoder alone ranks worse than the bi-encoder, and needed for one trained as a
-            correction of the bi-encoder (``sbert-plugins finetune --reranker-output`` chooses the weight on
-            held-out queries and records it as ``fusion_weight`` in ``metrics.json``).
+            loaded as :class:`sbert_plugins.cross_encoder.CrossEncoder` on first use. ``None``: re-score
+            with the bi-encoder ``encoder``.
+        encoder: a :class:`SentenceEncoder`: the scorer when ``model`` is ``None`` (the model's similarity
+            between the query, with its query prompt, and the document, with its document prompt), and
+            the first stage of the fusion when ``model`` is given.
+        fusion_weight: score each document by the fusion rule (:mod:`sbert_plugins.cross_encoder.fusion`):
+            this share of the cross-encoder's standardised logit plus the rest of the ``encoder``'s
+            standardised similarity, over the documents passed in. ``"recorded"`` (default): the weight
+            saved in the cross-encoder's folder (``fusion.json``, written by ``sbert-plugins finetune
+            --reranker-output``), checked against ``encoder``'s fingerprint (another bi-encoder is an
+            error), or no fusion when the folder has none; a number: that weight (a warning when the folder
+            records another bi-encoder); ``None``: the cross-encoder alone.
         top_n: how many documents to keep (a positive integer, default 3).
         score_threshold: after cutting to ``top_n``, drop documents scoring below this.
         batch_size: pairs (or texts) per forward pass.
 
     Returns copies of the documents sorted by descending score (ties keep their input order) with the
-    score in ``metadata["relevance_score"]``; the caller's documents are never changed. Invalid
-    arguments (``top_n <= 0``, both ``model`` and ``encoder`` without ``fusion_weight``, a
-    ``fusion_weight`` without ``model`` or outside [0, 1]) raise ``pydantic.ValidationError``.
+    score in ``metadata["relevance_score"]``: the cross-encoder's (with its activation), the bi-encoder's
+    similarity, or the fused score. The caller's documents are never changed. Invalid arguments raise
+    ``pydantic.ValidationError``: ``top_n <= 0``; neither ``model`` nor ``encoder``; a fusion weight
+    without ``model``, outside [0, 1], or without ``encoder`` to mix with; both models and no weight; a
+    recorded weight tuned with another bi-encoder.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())
@@ -59,10 +73,11 @@ class SBERTReranker(BaseDocumentCompressor):
     top_n: int = Field(default=3, gt=0, strict=True)
     score_threshold: float | None = None
     batch_size: int = Field(default=32, gt=0, strict=True)
-    fusion_weight: float | None = Field(default=None, ge=0.0, le=1.0)
+    fusion_weight: float | Literal["recorded"] | None = "recorded"
 
     _scorer: PairScorer | None = PrivateAttr(default=None)
-    _first_stage: BiEncoderScorer | None = PrivateAttr(default=None)
+    _record: FusionRecord | None = PrivateAttr(default=None)
+    _weight: float | None = PrivateAttr(default=None)
     _load_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @field_validator("model", mode="before")
@@ -75,15 +90,64 @@ class SBERTReranker(BaseDocumentCompressor):
             f"a path or id to load one, or None for the bi-encoder; found {type(value).__name__}"
         )
 
+    @field_validator("fusion_weight")
+    @classmethod
+    def _check_weight(cls, value: Any) -> Any:
+        if isinstance(value, float) and not 0.0 <= value <= 1.0:
+            raise ValueError(f"fusion_weight must lie in [0, 1], found {value}")
+        return value
+
     @model_validator(mode="after")
-    def _check_one_scorer(self) -> SBERTReranker:
-        if self.fusion_weight is not None and self.model is None:
-            raise ValueError("fusion_weight mixes a cross-encoder's scores with the encoder's: pass model too")
-        if self.model is not None and self.encoder is not None and self.fusion_weight is None:
+    def _check_scorers(self) -> SBERTReranker:
+        if self.model is None:
+            if self.encoder is None:
+                raise ValueError(
+                    "pass model= (a cross-encoder, or its folder) or encoder= (a SentenceEncoder) to score with; "
+                    "no model is loaded by default"
+                )
+            if isinstance(self.fusion_weight, float):
+                raise ValueError("fusion_weight mixes a cross-encoder's scores with the encoder's: pass model too")
+            return self
+        folder = _model_folder(self.model)
+        self._record = read_fusion_record(folder) if folder is not None else None
+        explicit = isinstance(self.fusion_weight, float)
+        if self.fusion_weight == "recorded":
+            self._weight = self._record.weight if self._record is not None else None
+        else:
+            self._weight = self.fusion_weight  # type: ignore[assignment]
+        if self._weight is None:
+            if self.encoder is not None:
+                raise ValueError(
+                    "pass either model (a cross-encoder) or encoder (a bi-encoder), or both with a fusion_weight "
+                    f"(the cross-encoder's folder {folder or ''} holds no {FUSION_FILE} to take one from)"
+                )
+            return self
+        if self.encoder is None:
+            tuned_with = f"SentenceEncoder({self._record.first_stage!r}), " if self._record is not None else ""
             raise ValueError(
-                "pass either model (a cross-encoder) or encoder (a bi-encoder), or both with a fusion_weight"
+                f"fusing with weight {self._weight} needs the first-stage bi-encoder: pass encoder={tuned_with}"
+                "the model that found the candidates, or fusion_weight=None to rank by the cross-encoder alone"
+            )
+        if self._record is not None:
+            loaded = getattr(self.model, "fingerprint", None)  # a CrossEncoder object: check it now too
+            check_fusion_pairing(
+                self._record,
+                first_stage_fingerprint=self.encoder.fingerprint,
+                reranker_fingerprint=loaded if isinstance(loaded, str) else None,
+                where=str(folder),
+                strict=not explicit,
             )
         return self
+
+    @property
+    def applied_fusion_weight(self) -> float | None:
+        """The fusion weight in use (given, or read from the cross-encoder's folder); ``None``: no fusion."""
+        return self._weight
+
+    @property
+    def fusion_candidates(self) -> int | None:
+        """How many first-stage candidates per query the recorded weight was tuned over (``None``: no record)."""
+        return self._record.candidates if self._record is not None else None
 
     @property
     def scorer(self) -> PairScorer:
@@ -98,16 +162,22 @@ class SBERTReranker(BaseDocumentCompressor):
         if isinstance(self.model, (str, Path)):
             from sbert_plugins.cross_encoder import CrossEncoder  # loaded only when a path is given
 
-            cross_encoder: PairScorer = CrossEncoder(self.model)
-            return cross_encoder
+            cross_encoder = CrossEncoder(self.model)
+            if self._record is not None and self.fusion_weight == "recorded":
+                check_fusion_pairing(
+                    self._record, reranker_fingerprint=cross_encoder.fingerprint, where=str(self.model)
+                )
+            scorer: PairScorer = cross_encoder
+            return scorer
         if self.model is not None:
             return self.model
-        if self.encoder is not None:
-            return BiEncoderScorer(self.encoder)
-        return BiEncoderScorer(SentenceEncoder().eval())  # loaded here, for inference only
+        if self.encoder is None:  # excluded at construction
+            raise ConfigError("SBERTReranker has neither a cross-encoder model nor an encoder")
+        return BiEncoderScorer(self.encoder)
 
     def score(self, query: str, texts: Sequence[str]) -> list[float]:
-        """One relevance score per text for ``query``, in the order of ``texts``.
+        """One relevance score per text for ``query``, in the order of ``texts``: with a fusion weight, the
+        fused score of the rule in :mod:`sbert_plugins.cross_encoder.fusion` over these texts.
 
         Raises:
             TypeError: ``query`` or a text is not a string.
@@ -119,19 +189,15 @@ class SBERTReranker(BaseDocumentCompressor):
         if not pairs:
             return []
         scorer = self.scorer
-        scores = scores_as_list(scorer.predict(pairs, batch_size=self.batch_size), len(pairs), scorer)
-        if self.fusion_weight is None:
-            return scores
-        first_stage = self._first_stage_scorer()
-        first = scores_as_list(first_stage.predict(pairs, batch_size=self.batch_size), len(pairs), first_stage)
-        return [float(x) for x in fuse_scores(first, scores, self.fusion_weight)]
-
-    def _first_stage_scorer(self) -> BiEncoderScorer:
-        with self._load_lock:
-            if self._first_stage is None:
-                encoder = self.encoder if self.encoder is not None else SentenceEncoder().eval()
-                self._first_stage = BiEncoderScorer(encoder)
-        return self._first_stage
+        if self._weight is None:
+            return scores_as_list(scorer.predict(pairs, batch_size=self.batch_size), len(pairs), scorer)
+        logits = scores_as_list(reranker_scores(scorer, pairs, batch_size=self.batch_size), len(pairs), scorer)
+        encoder = self.encoder
+        if encoder is None:  # excluded at construction
+            raise ConfigError("fusion needs the first-stage encoder")
+        with encoder_lock(encoder):
+            first = first_stage_scores(encoder, query, [text for _, text in pairs], batch_size=self.batch_size)
+        return [float(x) for x in fuse_scores(first, logits, self._weight)]
 
     def rerank(self, documents: Sequence[Document], query: str, *, top_n: int | None = None) -> list[Document]:
         """Score ``documents`` against ``query``; return the best ``top_n`` (default ``self.top_n``) as
@@ -174,11 +240,13 @@ class RerankingRetriever(BaseRetriever):
     Args:
         base_retriever: the first-stage retriever (e.g. ``QdrantVectorStore.as_retriever()``).
         reranker: the :class:`SBERTReranker` that re-scores the candidates.
-        fetch_k: how many candidates to fetch (default 20). When the base retriever has
-            ``search_kwargs`` (vector store retrievers), a copy of it with ``search_kwargs["k"] = fetch_k``
-            is queried (the base retriever itself is not changed); otherwise its results are cut to ``fetch_k``.
-        k: how many documents to return (default 4; at most ``fetch_k``). Also per call:
-            ``retriever.invoke(query, k=3)``. Other keyword arguments of a call go to the base retriever.
+        fetch_k: how many candidates to fetch; default: as many as the reranker's recorded fusion weight
+            was tuned over (:attr:`SBERTReranker.fusion_candidates`), else 20 (and at least ``k``). When
+            the base retriever has ``search_kwargs`` (vector store retrievers), a copy of it with
+            ``search_kwargs["k"] = fetch_k`` is queried (the base retriever itself is not changed);
+            otherwise its results are cut to ``fetch_k``.
+        k: how many documents to return; default: the reranker's ``top_n``; at most ``fetch_k``. Also per
+            call: ``retriever.invoke(query, k=3)``. Other keyword arguments of a call go to the base retriever.
 
     Returned documents carry their re-ranking score in ``metadata["relevance_score"]``.
     """
@@ -187,22 +255,35 @@ class RerankingRetriever(BaseRetriever):
 
     base_retriever: BaseRetriever
     reranker: SBERTReranker
-    fetch_k: int = Field(default=20, gt=0, strict=True)
-    k: int = Field(default=4, gt=0, strict=True)
+    fetch_k: int | None = Field(default=None, gt=0, strict=True)
+    k: int | None = Field(default=None, gt=0, strict=True)
 
     @model_validator(mode="after")
     def _check_k(self) -> RerankingRetriever:
-        if self.k > self.fetch_k:
+        if self.returned > self.fetched:
             raise ValueError(
-                f"k={self.k} is larger than fetch_k={self.fetch_k}: re-ranking returns only fetched candidates; "
-                "raise fetch_k or lower k"
+                f"k={self.returned} is larger than fetch_k={self.fetched}: re-ranking returns only fetched "
+                "candidates; raise fetch_k or lower k (or the reranker's top_n)"
             )
         return self
 
+    @property
+    def fetched(self) -> int:
+        """The candidates fetched per query: ``fetch_k``, else (at least ``k``) the candidates the reranker's
+        recorded weight was tuned over, else 20."""
+        if self.fetch_k is not None:
+            return self.fetch_k
+        return max(self.reranker.fusion_candidates or DEFAULT_FETCH_K, self.returned)
+
+    @property
+    def returned(self) -> int:
+        """The documents returned per query (``k``, else the reranker's ``top_n``)."""
+        return self.k if self.k is not None else self.reranker.top_n
+
     def _plan(self, k: int | None) -> tuple[int, int, BaseRetriever]:
         """(documents to return, candidates to fetch, the retriever to fetch them from) for one call."""
-        limit = self.k if k is None else check_positive("k", k)
-        fetch = max(self.fetch_k, limit)
+        limit = self.returned if k is None else check_positive("k", k)
+        fetch = max(self.fetched, limit)
         base = self.base_retriever
         search_kwargs = getattr(base, "search_kwargs", None)
         if isinstance(search_kwargs, dict) and isinstance(base, BaseModel):
@@ -240,3 +321,11 @@ def _text_at(texts: Sequence[str], index: int) -> str:
 
 def _with_score(document: Document, score: float) -> Document:
     return document.model_copy(update={"metadata": {**document.metadata, SCORE_KEY: score}})
+
+
+def _model_folder(model: Any) -> Path | None:
+    """The local folder of a cross-encoder given by path, or of a loaded one that remembers it."""
+    source = model if isinstance(model, (str, Path)) else getattr(model, "source", None)
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        return Path(source)
+    return None

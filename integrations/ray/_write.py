@@ -31,6 +31,7 @@ from integrations.ray._embed import ActorSettings, Embedder, _check_columns, _se
 from integrations.ray._targets import ChromaTarget, QdrantTarget
 from sbert_plugins.device import Precision
 from sbert_plugins.errors import ConfigError, IntegrationError, SbertPluginsError
+from sbert_plugins.readers import BadLine, parse_json_object
 
 if TYPE_CHECKING:
     from sbert_plugins.encoder import SentenceEncoder
@@ -86,13 +87,9 @@ def _item(row: dict[str, Any], text_column: str) -> tuple[Any, str]:
     if LINE in row:
         where = str(row.get(PATH) or "jsonl")
         line = row[LINE]
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            return Rejection(None, f"{where}: line {line[:40]!r}", f"invalid JSON ({exc.msg})"), where
-        if not isinstance(item, dict):
-            reason = f"expected a JSON object, found {type(item).__name__}"
-            return Rejection(None, f"{where}: line {line[:40]!r}", reason), where
+        item = parse_json_object(line, f"{where}: line {line[:40]!r}")  # the single-process reader's rule
+        if isinstance(item, BadLine):
+            return Rejection(None, item.where, item.problem), where
         return item, where
     item = dict(row)
     if text_column != "text":

@@ -1,15 +1,33 @@
-"""Score fusion: combine a re-ranker's scores with the first-stage (bi-encoder) scores of the same
-candidates, and pick the mixing weight on labelled validation queries.
+"""The one fusion rule: how a re-ranker's scores and the first stage's (bi-encoder) scores of the same
+candidates are mixed, and how the mixing weight is picked on labelled validation queries.
 
 A cross-encoder trained on little data can be worse than the bi-encoder alone and still know something
-the bi-encoder does not; a weighted sum of both scores keeps what each gets right. Both score lists are
-standardised per query first (their scales differ: cosines near 0.5 vs logits near 0).
+the bi-encoder does not; a weighted sum of both scores keeps what each gets right. Every place that mixes
+the two (``finetune``'s tuning, ``examples/train_reranker.py``, ``SBERTReranker``,
+``RerankingRetriever``, ``sbert-plugins search --rerank``) follows this definition:
+
+- **Candidates**: one query's candidates are the first stage's best ``n`` documents for it; the weight is
+  tuned over ``n`` candidates per query, and ``n`` is recorded with it (:class:`FusionRecord`
+  ``candidates``), so that callers re-rank as many by default.
+- **Re-ranker input**: the cross-encoder's raw logits (:func:`reranker_scores`), not probabilities: a
+  sigmoid squeezes the candidates the model is sure of into nearly equal scores (0.9991 vs 0.9999), and
+  their differences are lost before standardising; the logits keep them.
+- **First-stage input**: the bi-encoder's similarity (its ``similarity_fn_name``, e.g. cosine) between the
+  query's embedding (query prompt) and each candidate's (document prompt) (:func:`first_stage_scores`);
+  never a vector store's search score, which is a fused rank score (RRF) on hybrid collections.
+- **Standardised**: each of the two lists is turned into z-scores over the query's candidates (mean 0,
+  standard deviation 1; a constant list becomes zeros), then ``weight * z(re-ranker) + (1 - weight) *
+  z(first stage)`` (:func:`fuse_scores`); candidates are sorted by it, descending, ties in input order.
+
+The weight, the candidate count and the fingerprint of the bi-encoder it was tuned with are saved in the
+re-ranker's folder (:mod:`sbert_plugins.cross_encoder.fusion_record`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -21,13 +39,75 @@ from sbert_plugins.evaluation.metrics import ndcg_at_k
 FUSION_GRID = tuple(round(0.05 * i, 2) for i in range(21))
 
 
+def reranker_scores(reranker: Any, pairs: Sequence[tuple[str, str]], *, batch_size: int = 32) -> np.ndarray:
+    """The re-ranker input of the fusion rule: one raw score (logit) per ``(query, text)`` pair.
+
+    Args:
+        reranker: a :class:`~sbert_plugins.cross_encoder.CrossEncoder` (its logits: ``activation="identity"``),
+            or any object with ``predict(pairs, batch_size=...)`` returning one score per pair (used as given).
+        pairs: the (query, candidate text) pairs.
+        batch_size: pairs per forward pass.
+
+    Returns:
+        float64 scores, shape ``(len(pairs),)``.
+
+    Raises:
+        ValueError: the scorer returned another number of scores.
+    """
+    from sbert_plugins.cross_encoder.model import CrossEncoder  # the model module imports torch models
+
+    pairs = list(pairs)
+    if not pairs:
+        return np.zeros(0)
+    if isinstance(reranker, CrossEncoder):
+        raw: Any = reranker.predict(pairs, batch_size=batch_size, activation="identity")
+    else:
+        raw = reranker.predict(pairs, batch_size=batch_size)
+    scores = np.asarray(raw.detach().cpu() if hasattr(raw, "detach") else raw, dtype=np.float64).reshape(-1)
+    if len(scores) != len(pairs):
+        raise ValueError(f"{type(reranker).__name__}.predict returned {len(scores)} scores for {len(pairs)} pairs")
+    return scores
+
+
+def first_stage_scores(encoder: Any, query: str, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+    """The first-stage input of the fusion rule: the bi-encoder's similarity between ``query`` (embedded
+    with the query prompt) and each text (document prompt).
+
+    Args:
+        encoder: a :class:`~sbert_plugins.SentenceEncoder` (the bi-encoder that found the candidates).
+        query: the query.
+        texts: the candidates' texts, as they were embedded for the first stage.
+        batch_size: texts per forward pass.
+
+    Returns:
+        float64 scores, shape ``(len(texts),)``.
+    """
+    if not texts:
+        return np.zeros(0)
+    query_embedding = encoder.encode_queries([query], batch_size=batch_size, convert_to="torch", show_progress=False)
+    text_embeddings = encoder.encode_documents(
+        list(texts), batch_size=batch_size, convert_to="torch", show_progress=False
+    )
+    similarity = encoder.similarity(query_embedding, text_embeddings)
+    return np.asarray(similarity.reshape(-1).float().cpu().numpy(), dtype=np.float64)
+
+
+def fused_order(first_stage: ArrayLike, reranker: ArrayLike, weight: float) -> list[int]:
+    """Candidate indices sorted by :func:`fuse_scores`, best first; ties keep the input order.
+
+    Raises:
+        as :func:`fuse_scores`.
+    """
+    return np.argsort(-fuse_scores(first_stage, reranker, weight), kind="stable").tolist()  # type: ignore[no-any-return]
+
+
 def fuse_scores(first_stage: ArrayLike, reranker: ArrayLike, weight: float) -> np.ndarray:
     """``weight * z(reranker) + (1 - weight) * z(first_stage)`` for one query's candidates, where ``z``
     standardises a score list to mean 0 and standard deviation 1 (a constant list becomes all zeros).
 
     Args:
-        first_stage: the candidates' first-stage scores (e.g. bi-encoder cosines), shape ``(n,)``.
-        reranker: the same candidates' re-ranker scores (logits or probabilities), shape ``(n,)``.
+        first_stage: the candidates' first-stage scores (:func:`first_stage_scores`), shape ``(n,)``.
+        reranker: the same candidates' re-ranker scores (:func:`reranker_scores`: logits), shape ``(n,)``.
         weight: the re-ranker's share, from 0.0 (first stage only) to 1.0 (re-ranker only).
 
     Returns:

@@ -1,20 +1,21 @@
 """Readers for evaluation data files: STS pairs (CSV/TSV) and BEIR retrieval sets (JSONL + qrels TSV).
 
-Every problem raises :class:`~sbert_plugins.errors.DataError` naming ``file:line``.
+Every problem raises :class:`~sbert_plugins.errors.DataError` naming ``file:line``; lines, JSONL and BEIR rows
+are read by :mod:`sbert_plugins.readers`.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sbert_plugins.errors import DataError
+from sbert_plugins.readers import BadLine, check_text_file, iter_corpus, iter_queries, read_lines
 
 STS_COLUMNS = ("sentence1", "sentence2", "score")
 
@@ -43,36 +44,31 @@ def read_sts(path: str | Path, *, score_scale: float = 1.0) -> StsData:
     ``sentence1``, ``sentence2`` and ``score`` (extra columns are ignored). Without a header the
     first three columns are used. Each score is divided by ``score_scale``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    path = check_text_file(path)
     if not score_scale > 0 or not math.isfinite(score_scale):
         raise DataError(f"score_scale must be a positive number, found {score_scale}")
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     data = StsData([], [], [])
     columns = (0, 1, 2)
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        first = True
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
+    reader = csv.reader(read_lines(path, keep_ends=True), delimiter=delimiter)
+    first = True
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if first:
+            first = False
+            if len(row) >= 3 and _parse_float(row[2]) is None:
+                columns = _header_columns(path, row)
                 continue
-            if first:
-                first = False
-                if len(row) >= 3 and _parse_float(row[2]) is None:
-                    columns = _header_columns(path, row)
-                    continue
-            if len(row) <= max(columns):
-                raise DataError(
-                    f"{path}:{line}: expected columns sentence1, sentence2, score; found {len(row)} column(s)"
-                )
-            score = _parse_float(row[columns[2]])
-            if score is None or not math.isfinite(score):
-                raise DataError(f"{path}:{line}: score {row[columns[2]]!r} is not a finite number")
-            data.sentences1.append(row[columns[0]])
-            data.sentences2.append(row[columns[1]])
-            data.scores.append(score / score_scale)
+        if len(row) <= max(columns):
+            raise DataError(f"{path}:{line}: expected columns sentence1, sentence2, score; found {len(row)} column(s)")
+        score = _parse_float(row[columns[2]])
+        if score is None or not math.isfinite(score):
+            raise DataError(f"{path}:{line}: score {row[columns[2]]!r} is not a finite number")
+        data.sentences1.append(row[columns[0]])
+        data.sentences2.append(row[columns[1]])
+        data.scores.append(score / score_scale)
     if len(data.scores) < 2:
         raise DataError(f"{path}: found {len(data.scores)} scored pair(s); a correlation needs at least two")
     return data
@@ -89,66 +85,34 @@ def _header_columns(path: Path, header: list[str]) -> tuple[int, int, int]:
     return names.index("sentence1"), names.index("sentence2"), names.index("score")
 
 
-def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{line_no}: expected a JSON object, found {type(obj).__name__}")
-            yield line_no, obj
-
-
-def _record_id(path: Path, line_no: int, obj: dict[str, Any]) -> str:
-    value = obj.get("_id")
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
-        raise DataError(f'{path}:{line_no}: missing or invalid "_id" (a non-empty string), found {value!r}')
-    return str(value)
-
-
-def _text_field(path: Path, line_no: int, obj: dict[str, Any], field: str, *, required: bool) -> str:
-    value = obj.get(field, None if required else "")
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str):
-        raise DataError(f'{path}:{line_no}: field "{field}" must be a string, found {type(value).__name__}')
-    return value
-
-
 def read_beir_corpus(paths: Sequence[str | Path]) -> dict[str, str]:
-    """Documents from BEIR ``corpus.jsonl`` file(s), read in order: id -> ``title + " " + text`` (stripped)."""
+    """Documents from BEIR ``corpus.jsonl`` file(s), read in order: id -> ``title + " " + text``
+    (:attr:`sbert_plugins.readers.CorpusDocument.joined`).
+
+    Raises:
+        DataError: the first bad line or repeated id (``file:line``), a missing or binary file, no documents.
+    """
     corpus: dict[str, str] = {}
-    where: dict[str, str] = {}
-    for raw in paths:
-        path = Path(raw)
-        for line_no, obj in _jsonl_objects(path):
-            doc_id = _record_id(path, line_no, obj)
-            if doc_id in corpus:
-                raise DataError(f"{path}:{line_no}: duplicate document id {doc_id!r} (first at {where[doc_id]})")
-            title = _text_field(path, line_no, obj, "title", required=False)
-            text = _text_field(path, line_no, obj, "text", required=True)
-            corpus[doc_id] = f"{title} {text}".strip()
-            where[doc_id] = f"{path}:{line_no}"
+    for document in iter_corpus(paths):
+        if isinstance(document, BadLine):
+            raise document.error()
+        corpus[document.id] = document.joined
     if not corpus:
         raise DataError(f"no documents in {', '.join(str(p) for p in paths)}")
     return corpus
 
 
 def read_beir_queries(path: str | Path) -> dict[str, str]:
-    """Queries from a BEIR ``queries.jsonl``: id -> text."""
-    path = Path(path)
+    """Queries from a BEIR ``queries.jsonl``: id -> text.
+
+    Raises:
+        DataError: the first bad line or repeated id (``file:line``), a missing or binary file, no queries.
+    """
     queries: dict[str, str] = {}
-    for line_no, obj in _jsonl_objects(path):
-        query_id = _record_id(path, line_no, obj)
-        if query_id in queries:
-            raise DataError(f"{path}:{line_no}: duplicate query id {query_id!r}")
-        queries[query_id] = _text_field(path, line_no, obj, "text", required=True)
+    for query in iter_queries(path):
+        if isinstance(query, BadLine):
+            raise query.error()
+        queries[query[0]] = query[1]
     if not queries:
         raise DataError(f"{path}: no queries")
     return queries
@@ -157,30 +121,25 @@ def read_beir_queries(path: str | Path) -> dict[str, str]:
 def read_qrels(path: str | Path) -> dict[str, set[str]]:
     """Relevance judgments from a BEIR qrels TSV (``query-id corpus-id score``, header optional;
     TREC's 4-column ``qid iter docid rel`` also works). Judgments with score > 0 count as relevant."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
     relevant: dict[str, set[str]] = {}
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            cells = line.split("\t") if "\t" in line else line.split()
-            cells = [cell.strip() for cell in cells]
-            if len(cells) not in (3, 4):
-                raise DataError(
-                    f"{path}:{line_no}: expected 3 tab-separated columns (query-id, corpus-id, score), "
-                    f"found {len(cells)}"
-                )
-            query_id, doc_id, score_text = (
-                (cells[0], cells[1], cells[2]) if len(cells) == 3 else (cells[0], cells[2], cells[3])
+    for line_no, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        cells = line.split("\t") if "\t" in line else line.split()
+        cells = [cell.strip() for cell in cells]
+        if len(cells) not in (3, 4):
+            raise DataError(
+                f"{path}:{line_no}: expected 3 tab-separated columns (query-id, corpus-id, score), found {len(cells)}"
             )
-            if not re.fullmatch(r"[+-]?\d+(\.\d+)?", score_text):
-                if line_no == 1:
-                    continue  # the header
-                raise DataError(f"{path}:{line_no}: score {score_text!r} is not a number")
-            if float(score_text) > 0:
-                relevant.setdefault(query_id, set()).add(doc_id)
+        query_id, doc_id, score_text = (
+            (cells[0], cells[1], cells[2]) if len(cells) == 3 else (cells[0], cells[2], cells[3])
+        )
+        if not re.fullmatch(r"[+-]?\d+(\.\d+)?", score_text):
+            if line_no == 1:
+                continue  # the header
+            raise DataError(f"{path}:{line_no}: score {score_text!r} is not a number")
+        if float(score_text) > 0:
+            relevant.setdefault(query_id, set()).add(doc_id)
     if not relevant:
         raise DataError(f"{path}: no relevance judgment with a score > 0")
     return relevant

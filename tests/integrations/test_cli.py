@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sbert_plugins.cli import main
@@ -128,10 +129,14 @@ def test_rerank_orders_by_cross_encoder_scores(
     assert [h["score"] for h in hits] == pytest.approx([score for score, _ in best], abs=1e-5)
 
 
-def test_rerank_with_a_fusion_weight_mixes_cross_encoder_and_search_scores(
-    reranked_search: tuple[list[str], str], capsys: pytest.CaptureFixture[str]
+def test_rerank_with_a_fusion_weight_follows_the_fusion_rule(
+    reranked_search: tuple[list[str], str], tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The mix is of the cross-encoder's logits and the bi-encoder's similarities (not the search score, nor
+    probabilities); failed before the one fusion rule, when the CLI mixed sigmoid scores with search scores."""
     cross_encoder = pytest.importorskip("sbert_plugins.cross_encoder")
+    from sbert_plugins import SentenceEncoder
+
     common, reranker = reranked_search
     searched = json.loads(run(capsys, "search", "a dog runs", *common, "-k", "10", "--json")[1])
 
@@ -139,11 +144,17 @@ def test_rerank_with_a_fusion_weight_mixes_cross_encoder_and_search_scores(
         argv = ["-k", "10", "--fetch-k", "10", "--rerank", reranker, "--fusion-weight", weight, "--json"]
         return json.loads(run(capsys, "search", "a dog runs", *common, *argv)[1])
 
-    scores = cross_encoder.CrossEncoder(reranker, device="cpu").predict([("a dog runs", h["text"]) for h in searched])
-    fused = cross_encoder.fuse_scores([h["score"] for h in searched], scores, 0.3)
-    expected = sorted(zip(fused.tolist(), [h["id"] for h in searched], strict=True), key=lambda pair: -pair[0])
-    assert [(h["id"], h["score"]) for h in mixed("0.3")] == [(i, pytest.approx(s, abs=1e-5)) for s, i in expected]
-    assert [h["id"] for h in mixed("0")] == [h["id"] for h in searched]  # the search order alone
+    texts = [h["text"] for h in searched]
+    logits = cross_encoder.CrossEncoder(reranker, device="cpu").predict(
+        [("a dog runs", t) for t in texts], activation="identity"
+    )
+    first = cross_encoder.first_stage_scores(SentenceEncoder(tiny_model_dir, device="cpu"), "a dog runs", texts)
+    fused = cross_encoder.fuse_scores(first, logits, 0.3)
+    expected = [
+        (searched[i]["id"], pytest.approx(float(fused[i]), abs=1e-5)) for i in np.argsort(-fused, kind="stable")
+    ]
+    assert [(h["id"], h["score"]) for h in mixed("0.3")] == expected
+    assert [h["id"] for h in mixed("0")] == [h["id"] for h in searched]  # the bi-encoder's order alone
 
 
 @pytest.mark.parametrize(

@@ -33,9 +33,12 @@ class FinetuneConfig(BaseModel):
         dev_ratio / dev_size: share (or number, which wins) of distinct queries held out for evaluation.
         seed: seeds the dev split, random negatives and training.
         checkpoint_steps: write a training checkpoint every this many steps (``--resume`` restarts there).
-        rerank_top_k: how many of the bi-encoder's candidates the re-ranker re-orders on the dev split.
+        rerank_top_k: how many of the bi-encoder's candidates the re-ranker re-orders on the validation and
+            dev queries: the fusion weight is tuned over this many, and recorded with it.
         reranker_output: also train a cross-encoder re-ranker (base weights, fresh head) into this folder,
-            with MultipleNegativesRankingLoss (cross-encoder form) on the training pairs and mined negatives.
+            with MultipleNegativesRankingLoss (cross-encoder form) on the training pairs and mined negatives;
+            the tuned fusion weight is saved there too (``fusion.json``, see
+            :mod:`sbert_plugins.cross_encoder.fusion_record`).
         reranker_epochs, reranker_min_steps, reranker_batch_size, reranker_lr, reranker_max_length: its
             training; a fresh head needs a few hundred steps before it separates positives from negatives,
             so small data sets are repeated up to ``reranker_min_steps``. ``reranker_max_length`` counts the

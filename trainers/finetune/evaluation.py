@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sbert_plugins.cross_encoder.fusion import fuse_scores, tune_fusion_weight
+from sbert_plugins.cross_encoder.fusion import fused_order, reranker_scores, tune_fusion_weight
 from sbert_plugins.evaluation import InformationRetrievalEvaluator
 from sbert_plugins.evaluation.metrics import RetrievalCutoffs, retrieval_metrics
 
@@ -131,10 +131,14 @@ def score_heads(
     batch_size: int,
     show_progress: bool,
 ) -> RerankedHeads:
-    """Score every (query, document) among each ranking's first ``top_k`` with the re-ranker, once."""
+    """Score every (query, document) among each ranking's first ``top_k`` with the re-ranker, once: its
+    logits, the re-ranker input of the fusion rule (:mod:`sbert_plugins.cross_encoder.fusion`); the rankings'
+    scores are the bi-encoder's similarities, its first-stage input."""
     heads = [ranking["ids"][:top_k] for ranking in rankings]
     pairs = [(q, corpus[d]) for q, head in zip(query_texts, heads, strict=True) for d in head]
-    scores = np.asarray(reranker.predict(pairs, batch_size=batch_size, show_progress=show_progress))
+    if show_progress:
+        logger.info("re-ranker: scoring %d (query, document) pairs", len(pairs))
+    scores = reranker_scores(reranker, pairs, batch_size=batch_size)
     return RerankedHeads(
         heads=heads,
         first_stage=[ranking["scores"][:top_k] for ranking in rankings],
@@ -166,11 +170,16 @@ def choose_fusion_weight(scored: RerankedHeads) -> float:
 
 
 def rerank_metrics(scored: RerankedHeads, weight: float) -> dict[str, float]:
-    """Metrics of the two-stage pipeline: each query's head re-ordered by ``weight`` x re-ranker +
-    (1 - ``weight``) x bi-encoder (standardised scores; 1.0 is the re-ranker alone), the rest kept in
-    bi-encoder order (so Recall@100 is the bi-encoder's)."""
-    reordered = []
-    for head, first, second, tail in zip(scored.heads, scored.first_stage, scored.reranker, scored.tails, strict=True):
-        fused = fuse_scores(first, second, weight)
-        reordered.append([head[i] for i in np.argsort(-fused, kind="stable")] + tail)
+    """Metrics of the two-stage pipeline: each query's head re-ordered by the fusion rule at ``weight``
+    (:func:`fused_heads`; 1.0 is the re-ranker alone), the rest kept in bi-encoder order (so Recall@100 is
+    the bi-encoder's)."""
+    reordered = [head + tail for head, tail in zip(fused_heads(scored, weight), scored.tails, strict=True)]
     return retrieval_metrics(reordered, scored.relevant, CUTOFFS)
+
+
+def fused_heads(scored: RerankedHeads, weight: float) -> list[list[str]]:
+    """Each query's head, ordered by :func:`sbert_plugins.cross_encoder.fused_order` at ``weight``."""
+    return [
+        [head[i] for i in fused_order(first, second, weight)]
+        for head, first, second in zip(scored.heads, scored.first_stage, scored.reranker, strict=True)
+    ]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sbert_plugins.errors import DataError
+from sbert_plugins.readers import BadLine, iter_corpus, iter_jsonl, iter_queries, read_lines
 
 MAX_REPORTED = 20
 
@@ -69,20 +70,11 @@ class _Problems:
 
 
 def _json_lines(path: Path, problems: _Problems) -> Iterator[tuple[str, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.add(where, f"invalid JSON ({exc.msg} at column {exc.colno})")
-                continue
-            if not isinstance(row, dict):
-                problems.add(where, f"expected a JSON object, found {type(row).__name__}")
-                continue
-            yield where, row
+    for where, row in iter_jsonl(path):
+        if isinstance(row, BadLine):
+            problems.add(row.where, row.problem)
+            continue
+        yield where, row
 
 
 def _text(row: dict[str, Any], key: str, where: str, problems: _Problems) -> str | None:
@@ -99,30 +91,17 @@ def _text(row: dict[str, Any], key: str, where: str, problems: _Problems) -> str
 
 
 def read_corpus(paths: list[Path], problems: _Problems) -> RetrievalData:
-    """BEIR corpus rows ``{"_id", "title", "text"}`` (``id`` also accepted) -> the corpus (id ->
-    ``title + " " + text``) and ``titled`` of a :class:`RetrievalData`."""
+    """BEIR corpus rows (:func:`sbert_plugins.readers.iter_corpus`) -> the corpus (id -> ``title + " " +
+    text``) and ``titled`` of a :class:`RetrievalData`."""
     corpus: dict[str, str] = {}
     titled: dict[str, tuple[str, str]] = {}
-    for path in paths:
-        for where, row in _json_lines(path, problems):
-            raw_id = row.get("_id", row.get("id"))
-            if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
-                problems.add(where, "missing document id '_id' (a string or an integer)")
-                continue
-            text = _text(row, "text", where, problems)
-            title = row.get("title") or ""
-            if not isinstance(title, str):
-                problems.add(where, f"field 'title' must be a string, found {type(title).__name__}")
-                continue
-            if text is None:
-                continue
-            doc_id = str(raw_id)
-            if doc_id in corpus:
-                problems.add(where, f"document id {doc_id!r} appears twice")
-                continue
-            corpus[doc_id] = f"{title} {text}".strip() if title.strip() else text
-            if title.strip():
-                titled[doc_id] = (title.strip(), text)
+    for document in iter_corpus(paths):
+        if isinstance(document, BadLine):
+            problems.add(document.where, document.problem)
+            continue
+        corpus[document.id] = document.joined
+        if document.title.strip():
+            titled[document.id] = (document.title.strip(), document.text)
     return RetrievalData(corpus=corpus, titled=titled)
 
 
@@ -256,47 +235,44 @@ def _read_beir(folder: Path, split: str, problems: _Problems) -> RetrievalData:
         )
     data = read_corpus(corpus_files, problems)
     all_queries: dict[str, str] = {}
-    for where, row in _json_lines(queries_file, problems):
-        raw_id = row.get("_id", row.get("id"))
-        text = _text(row, "text", where, problems)
-        if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
-            problems.add(where, "missing query id '_id'")
-        elif text is not None:
-            all_queries[str(raw_id)] = text
+    for query in iter_queries(queries_file):
+        if isinstance(query, BadLine):
+            problems.add(query.where, query.problem)
+        else:
+            all_queries[query[0]] = query[1]
     seen: set[tuple[str, str]] = set()
-    with qrels_file.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header[:2]] != ["query-id", "corpus-id"]:
-            problems.add(f"{qrels_file}:1", "expected the header 'query-id<TAB>corpus-id<TAB>score'")
-            return data
-        for line_no, fields in enumerate(reader, start=2):
-            where = f"{qrels_file}:{line_no}"
-            if not fields or not "".join(fields).strip():
-                continue
-            if len(fields) < 2:
-                problems.add(where, f"expected query-id, corpus-id and score separated by tabs, found {fields!r}")
-                continue
-            query_id, doc_id = fields[0].strip(), fields[1].strip()
-            score = fields[2].strip() if len(fields) > 2 else "1"
-            try:
-                relevant = float(score) > 0
-            except ValueError:
-                problems.add(where, f"score {score!r} is not a number")
-                continue
-            if query_id not in all_queries:
-                problems.add(where, f"query id {query_id!r} is not in {queries_file.name}")
-                continue
-            if doc_id not in data.corpus:
-                problems.add(where, f"corpus id {doc_id!r} is not in the corpus")
-                continue
-            if not relevant:
-                continue
-            if (query_id, doc_id) in seen:
-                data.duplicates += 1
-                continue
-            seen.add((query_id, doc_id))
-            data.queries[query_id] = all_queries[query_id]
-            data.relevant.setdefault(query_id, []).append(doc_id)
-            data.pairs += 1
+    reader = csv.reader(read_lines(qrels_file, keep_ends=True), delimiter="\t")
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header[:2]] != ["query-id", "corpus-id"]:
+        problems.add(f"{qrels_file}:1", "expected the header 'query-id<TAB>corpus-id<TAB>score'")
+        return data
+    for line_no, fields in enumerate(reader, start=2):
+        where = f"{qrels_file}:{line_no}"
+        if not fields or not "".join(fields).strip():
+            continue
+        if len(fields) < 2:
+            problems.add(where, f"expected query-id, corpus-id and score separated by tabs, found {fields!r}")
+            continue
+        query_id, doc_id = fields[0].strip(), fields[1].strip()
+        score = fields[2].strip() if len(fields) > 2 else "1"
+        try:
+            relevant = float(score) > 0
+        except ValueError:
+            problems.add(where, f"score {score!r} is not a number")
+            continue
+        if query_id not in all_queries:
+            problems.add(where, f"query id {query_id!r} is not in {queries_file.name}")
+            continue
+        if doc_id not in data.corpus:
+            problems.add(where, f"corpus id {doc_id!r} is not in the corpus")
+            continue
+        if not relevant:
+            continue
+        if (query_id, doc_id) in seen:
+            data.duplicates += 1
+            continue
+        seen.add((query_id, doc_id))
+        data.queries[query_id] = all_queries[query_id]
+        data.relevant.setdefault(query_id, []).append(doc_id)
+        data.pairs += 1
     return data

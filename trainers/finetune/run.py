@@ -124,6 +124,7 @@ def finetune(
         reranked = _phase(
             state, "reranker_eval", lambda: _evaluate_reranker(data, config, validation_ids, dev_ids, chosen)
         )
+        _write_fusion_record(config, output, reranked["fusion_weight"])
         logger.info("%s model + re-ranker: %s", kept, _headline(reranked["reranked"]))
         logger.info("%s model + mix (weight %.2f): %s", kept, reranked["fusion_weight"], _headline(reranked["fused"]))
     report = write_outputs(
@@ -410,6 +411,24 @@ def _train_reranker(
     if config.reranker_output is not None:
         reranker.save(config.reranker_output)
     return {**metrics, "rows": float(len(rows)), "title_rows": float(len(rows) - query_rows)}
+
+
+def _write_fusion_record(config: FinetuneConfig, kept: Path, weight: float) -> None:
+    """Save the chosen weight in the re-ranker's folder with the fingerprints of both models, so that
+    ``SBERTReranker`` and ``search --rerank`` apply it to the pair it was tuned on."""
+    from sbert_plugins.cross_encoder import CrossEncoder, FusionRecord, write_fusion_record
+
+    if config.reranker_output is None:
+        return
+    record = FusionRecord(
+        weight=float(weight),
+        first_stage_fingerprint=SentenceEncoder(kept).fingerprint,
+        first_stage=str(kept),
+        candidates=config.rerank_top_k,
+        reranker_fingerprint=CrossEncoder(config.reranker_output).fingerprint,
+    )
+    path = write_fusion_record(config.reranker_output, record)
+    logger.info("fusion weight %.2f for this bi-encoder and re-ranker saved in %s", weight, path)
 
 
 def _evaluate_reranker(
