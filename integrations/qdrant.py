@@ -19,6 +19,7 @@ import numpy as np
 from integrations._base import BaseIngestor, SearchHit, positive_int
 from integrations._ingest import DOC_ID_KEY, HASH_KEY, IngestDocument
 from integrations._retry import RetryPolicy, call_with_retry
+from integrations._store_lock import StoreLock
 from integrations.bm25 import BM25Config, BM25Encoder
 from sbert_plugins.errors import ConfigError, IntegrationError, missing_dependency
 
@@ -62,6 +63,19 @@ def to_filter(filter: Any) -> Any:
         match = models.MatchAny(any=list(value)) if isinstance(value, (list, tuple)) else models.MatchValue(value=value)
         conditions.append(models.FieldCondition(key=f"{METADATA_KEY}.{key}", match=match))
     return models.Filter(must=conditions)
+
+
+def _open_embedded(client_class: Any, path: Path, lock: StoreLock) -> Any:
+    try:
+        return client_class(path=str(path))
+    except RuntimeError as exc:  # qdrant-client's own lock: a client outside sbert-plugins holds the folder
+        lock.release()
+        if "already accessed" not in str(exc):
+            raise
+        raise IntegrationError(
+            f"the embedded Qdrant store {path} is in use by another Qdrant client; close it first, or use a "
+            "Qdrant server (url=) to share the store"
+        ) from exc
 
 
 class _QdrantSink:
@@ -154,6 +168,7 @@ class QdrantIngestor(BaseIngestor):
         self.sparse_vector_name = sparse_vector_name
         QdrantClient, _ = _qdrant()
         self._owns_client = client is None
+        self._store_lock: StoreLock | None = None
         if client is not None:
             self.client = client
         elif url is not None:
@@ -161,7 +176,8 @@ class QdrantIngestor(BaseIngestor):
         elif str(path) == ":memory:":
             self.client = QdrantClient(location=":memory:")
         else:
-            self.client = QdrantClient(path=str(path))
+            self._store_lock = StoreLock(Path(str(path)), "Qdrant")
+            self.client = _open_embedded(QdrantClient, Path(str(path)), self._store_lock)
         # Embedded Qdrant is not thread-safe; a server client is, but one lock costs little here.
         self._lock = threading.Lock()
         self._recreated = False
@@ -324,3 +340,5 @@ class QdrantIngestor(BaseIngestor):
         """Close the client if the ingestor opened it (embedded mode unlocks its folder)."""
         if self._owns_client:
             self.client.close()
+        if self._store_lock is not None:
+            self._store_lock.release()
