@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -118,24 +119,30 @@ class Transformer(nn.Module):
         config = load_config(path, trust_remote_code=trust_remote_code)
         kwargs: dict[str, Any] = {"attn_implementation": "sdpa", **(model_kwargs or {})}
         try:
-            model = AutoModel.from_pretrained(
-                str(path),
-                config=config,
-                trust_remote_code=trust_remote_code,
-                use_safetensors=None if allow_pickle else True,  # safetensors first when both exist
-                **kwargs,
-            )
-        except (ValueError, ImportError) as exc:
-            if "attn_implementation" in (model_kwargs or {}) or "sdpa" not in str(exc).lower():
-                raise
-            kwargs.pop("attn_implementation")
-            model = AutoModel.from_pretrained(
-                str(path),
-                config=config,
-                trust_remote_code=trust_remote_code,
-                use_safetensors=None if allow_pickle else True,  # safetensors first when both exist
-                **kwargs,
-            )
+            try:
+                model = AutoModel.from_pretrained(
+                    str(path),
+                    config=config,
+                    trust_remote_code=trust_remote_code,
+                    use_safetensors=None if allow_pickle else True,  # safetensors first when both exist
+                    **kwargs,
+                )
+            except (ValueError, ImportError) as exc:
+                if "attn_implementation" in (model_kwargs or {}) or "sdpa" not in str(exc).lower():
+                    raise
+                kwargs.pop("attn_implementation")
+                model = AutoModel.from_pretrained(
+                    str(path),
+                    config=config,
+                    trust_remote_code=trust_remote_code,
+                    use_safetensors=None if allow_pickle else True,  # safetensors first when both exist
+                    **kwargs,
+                )
+        except pickle.UnpicklingError as exc:  # torch's weights-only loader met something that is not a tensor
+            raise UnsafeModelError(
+                f"{path}: the pickled weights hold objects other than tensors (code would run to load them), "
+                "so they were not loaded; convert the model to safetensors from a trusted copy"
+            ) from exc
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
         max_len = settings.get("max_seq_length")
         if max_len is None:
