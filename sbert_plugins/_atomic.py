@@ -7,12 +7,37 @@ crash or a power loss each name holds either the old or the new complete file.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+_NEARLY_FULL_BYTES = 1 << 20
+_DISK_FULL_TEXTS = ("no space left on device", "os error 28", "disk quota exceeded", "os error 122")
+
+
+@contextmanager
+def storage_errors(where: Path) -> Iterator[None]:
+    """Re-raise a full disk reported by a library in its own exception type (safetensors names it; torch.save
+    only says its stream failed, so a failure with under 1 MiB left on ``where``'s disk counts too) as the
+    ``OSError(ENOSPC)`` every caller understands; other errors pass unchanged."""
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as exc:
+        text = str(exc).lower()
+        if not any(marker in text for marker in _DISK_FULL_TEXTS) and not _nearly_full(where):
+            raise
+        raise OSError(errno.ENOSPC, "No space left on device", str(where)) from exc
+
+
+def _nearly_full(where: Path) -> bool:
+    folder = next((p for p in (where, *where.parents) if p.exists()), None)
+    return folder is not None and shutil.disk_usage(folder).free < _NEARLY_FULL_BYTES
 
 
 def temporary_name(target: Path, suffix: str = "tmp") -> Path:
@@ -86,7 +111,8 @@ def save_folder_atomically(target: Path, write: Callable[[Path], None]) -> list[
     staging = temporary_name(target, "staging")
     staging.mkdir()
     try:
-        write(staging)
+        with storage_errors(target):
+            write(staging)
         fsync_tree(staging)
         written = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
         touched: set[Path] = set()

@@ -29,7 +29,7 @@ from safetensors import safe_open
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from sbert_plugins._atomic import fsync_tree, replace_durably, temporary_name
+from sbert_plugins._atomic import fsync_tree, replace_durably, storage_errors, temporary_name
 from sbert_plugins.errors import ConfigError
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -140,7 +140,8 @@ def write_atomically(target: Path, write: Any) -> Path:
     temporary = temporary_name(target)
     temporary.mkdir()
     try:
-        write(temporary)
+        with storage_errors(target):
+            write(temporary)
         fsync_tree(temporary)  # the files are on disk before their folder gets its real name
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
