@@ -1,6 +1,7 @@
 """Child process of the kill -9 ingest tests: ingests a corpus into an embedded store, announcing each document.
 
-python -m tests.faults.ingest_child STORE MODEL_DIR PATH N   (STORE: qdrant or chroma)
+python -m tests.faults.ingest_child STORE MODEL_DIR PATH N   (STORE: qdrant, chroma, or chroma-server with PATH
+the server's URL)
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def open_ingestor(store: str, model_dir: str, path: str) -> Any:
         return QdrantIngestor(model, "docs", path=path, batch_size=BATCH)
     from integrations.chroma import ChromaIngestor
 
+    if store == "chroma-server":
+        return ChromaIngestor(model, "docs", url=path, batch_size=BATCH)
     return ChromaIngestor(model, "docs", path=path, batch_size=BATCH)
 
 
