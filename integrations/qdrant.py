@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import SecretStr
 
 from integrations._base import BaseIngestor, SearchHit, positive_int
 from integrations._ingest import DOC_ID_KEY, HASH_KEY, IngestDocument
@@ -121,7 +122,8 @@ class QdrantIngestor(BaseIngestor):
         model: a :class:`SentenceEncoder`, or a model name or folder (loaded on first use).
         collection: the collection; created from the model's dimension and similarity when absent.
         path: embedded (local) mode: a folder, no server needed; ``":memory:"`` for a throwaway store.
-        url: a Qdrant server, e.g. ``http://localhost:6333``; with ``api_key`` and ``prefer_grpc``.
+        url: a Qdrant server, e.g. ``http://localhost:6333``; with ``api_key`` (a str or ``SecretStr``) and
+            ``prefer_grpc``.
         client: a ``QdrantClient`` of your own (instead of ``path``/``url``).
         timeout: seconds per server request.
         hybrid: also store a BM25 sparse vector per document, for :meth:`search` ``mode="hybrid"``.
@@ -143,7 +145,7 @@ class QdrantIngestor(BaseIngestor):
         *,
         path: str | Path | None = None,
         url: str | None = None,
-        api_key: str | None = None,
+        api_key: str | SecretStr | None = None,
         prefer_grpc: bool = False,
         client: Any = None,
         timeout: int | None = None,
@@ -172,7 +174,8 @@ class QdrantIngestor(BaseIngestor):
         if client is not None:
             self.client = client
         elif url is not None:
-            self.client = QdrantClient(url=url, api_key=api_key, prefer_grpc=prefer_grpc, timeout=timeout)
+            key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+            self.client = QdrantClient(url=url, api_key=key, prefer_grpc=prefer_grpc, timeout=timeout)
         elif str(path) == ":memory:":
             self.client = QdrantClient(location=":memory:")
         else:

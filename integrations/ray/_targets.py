@@ -24,10 +24,6 @@ if TYPE_CHECKING:
 _REMOTE = ("http://", "https://")
 
 
-def _reveal(secret: SecretStr | None) -> str | None:
-    return None if secret is None else secret.get_secret_value()
-
-
 class _Target(BaseModel):
     # Validation errors never echo the input: it may hold an API key or a URL with credentials.
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
@@ -78,7 +74,7 @@ class QdrantTarget(_Target):
         from integrations.qdrant import QdrantIngestor
 
         location: dict[str, Any] = (
-            {"url": self.url, "api_key": _reveal(self.api_key), "prefer_grpc": self.prefer_grpc}
+            {"url": self.url, "api_key": self.api_key, "prefer_grpc": self.prefer_grpc}
             if self.url is not None
             else {"path": self.path}
         )

@@ -49,3 +49,13 @@ def test_retry_logs_and_errors_hide_credentials(caplog: pytest.LogCaptureFixture
 )
 def test_redaction(text: str, hidden: str) -> None:
     assert hidden not in redact_secrets(text)
+
+
+def test_the_qdrant_ingestor_takes_a_secret_key(tiny_encoder: object) -> None:
+    pytest.importorskip("qdrant_client")
+    from pydantic import SecretStr
+
+    from integrations.qdrant import QdrantIngestor
+
+    ingestor = QdrantIngestor(tiny_encoder, "c", url="http://127.0.0.1:9", api_key=SecretStr("k3y"))  # type: ignore[arg-type]
+    ingestor.close()
