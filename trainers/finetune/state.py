@@ -83,8 +83,13 @@ class RunState:
         foreign = [name for name in foreign if name not in owned]
         if foreign:
             shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            legacy = (
+                ""
+                if self.manifest.is_file() or not self.path.is_file()
+                else (" (a run from a version that kept no manifest: delete the folder yourself to reuse it)")
+            )
             raise ConfigError(
-                f"--overwrite refuses to use {self.output}: it holds files no finetune run wrote ({shown}); "
+                f"--overwrite refuses to use {self.output}: it holds files no finetune run wrote ({shown}){legacy}; "
                 "move them away or pass another --output"
             )
         if self.work.is_dir():
