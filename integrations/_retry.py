@@ -9,6 +9,7 @@ recognised by duck typing (``status_code``, ``code()``, class names), so this mo
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -47,13 +48,31 @@ class RetryPolicy(BaseModel):
             yield min(self.max_delay, self.initial_delay * self.multiplier**n)
 
 
+# user:password@ in a URL, and key=value pairs whose name says they are a credential.
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+_NAMED_SECRETS = re.compile(
+    r"(?P<name>(?:api[_-]?key|token|password|passwd|secret|authorization)[\"']?\s*[=:]\s*[\"']?(?:bearer\s+)?)"
+    r"[^\s&\"',;}]+",
+    re.IGNORECASE,
+)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with URL credentials (``user:pass@``) and ``api_key=...``-style values replaced by ``***``:
+    error messages of HTTP clients can quote the URL or the request they failed on."""
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}***@", text)
+    return _NAMED_SECRETS.sub(lambda m: f"{m['name']}***", text)
+
+
 class RetryError(IntegrationError):
     """A transient error persisted through every attempt; ``last_error`` is the final one."""
 
     def __init__(self, what: str, attempts: int, last_error: BaseException) -> None:
         super().__init__(
-            f"{what} failed {attempts} times with a transient error; the last was "
-            f"{type(last_error).__name__}: {last_error}. Check that the server is up and reachable"
+            redact_secrets(
+                f"{what} failed {attempts} times with a transient error; the last was "
+                f"{type(last_error).__name__}: {last_error}. Check that the server is up and reachable"
+            )
         )
         self.attempts = attempts
         self.last_error = last_error
@@ -141,9 +160,9 @@ def call_with_retry(
                 raise RetryError(what, attempt, exc) from exc
             logger.warning(
                 "%s: transient %s (%s); retry %d of %d in %.1fs",
-                what,
+                redact_secrets(what),
                 type(exc).__name__,
-                exc,
+                redact_secrets(str(exc)),
                 attempt,
                 policy.attempts - 1,
                 delay,

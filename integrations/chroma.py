@@ -20,6 +20,7 @@ import numpy as np
 from integrations._base import BaseIngestor, SearchHit, positive_int
 from integrations._ingest import DOC_ID_KEY, HASH_KEY, RESERVED_KEYS, IngestDocument, MetadataCheck
 from integrations._retry import RetryPolicy, call_with_retry, is_transient
+from integrations._store_lock import StoreLock
 from sbert_plugins.errors import ConfigError, IntegrationError, missing_dependency
 
 if TYPE_CHECKING:
@@ -171,6 +172,7 @@ class ChromaIngestor(BaseIngestor):
         chromadb = _chromadb()
         settings = chromadb.config.Settings(anonymized_telemetry=False)
         self._owns_client = client is None
+        self._store_lock: StoreLock | None = None
         if client is not None:
             self.client = client
         elif url is not None:
@@ -190,6 +192,7 @@ class ChromaIngestor(BaseIngestor):
                 f"connecting to {url}",
             )
         else:
+            self._store_lock = StoreLock(Path(str(path)), "Chroma")  # embedded Chroma has no lock of its own
             self.client = chromadb.PersistentClient(path=str(path), settings=settings)
 
     def _call(self, fn: Any, what: str) -> Any:
@@ -211,10 +214,18 @@ class ChromaIngestor(BaseIngestor):
         def get() -> Any | None:
             try:
                 return self.client.get_collection(self.collection)
+            except chromadb.errors.InvalidArgumentError as exc:
+                raise self._invalid_name(exc) from exc
             except (chromadb.errors.NotFoundError, ValueError):
                 return None
 
         return self._call(get, "opening the collection")
+
+    def _invalid_name(self, exc: Exception) -> ConfigError:
+        return ConfigError(
+            f"Chroma refused the collection name {self.collection!r} ({exc}); pick a name of 3 to 512 letters, "
+            "digits, '.', '_' or '-' that starts and ends with a letter or digit"
+        )
 
     def _check(self, store: Any) -> str:
         """The collection's space, after checking its dimension and space against the model."""
@@ -244,12 +255,15 @@ class ChromaIngestor(BaseIngestor):
         if store is None:
             metadata = {DIMENSION_KEY: self.model.embedding_dim, SIMILARITY_KEY: self.model.similarity_fn_name}
             configuration = {"hnsw": {"space": self._space()}}
-            store = self._call(
-                lambda: self.client.get_or_create_collection(
-                    self.collection, metadata=metadata, configuration=configuration, embedding_function=None
-                ),
-                "creating the collection",
-            )
+            try:
+                store = self._call(
+                    lambda: self.client.get_or_create_collection(
+                        self.collection, metadata=metadata, configuration=configuration, embedding_function=None
+                    ),
+                    "creating the collection",
+                )
+            except _chromadb().errors.InvalidArgumentError as exc:
+                raise self._invalid_name(exc) from exc
         self._checked = (store, self._check(store))
         limit = int(self._call(self.client.get_max_batch_size, "reading the server's max batch size"))
         size = min(self.upload_batch_size or limit, limit) if limit > 0 else (self.upload_batch_size or 1000)
@@ -259,6 +273,8 @@ class ChromaIngestor(BaseIngestor):
         """Close the client if the ingestor opened it (embedded mode releases its files)."""
         if self._owns_client:
             self.client.close()
+        if self._store_lock is not None:
+            self._store_lock.release()
 
     def count(self) -> int:
         """The number of records in the collection (0 when it does not exist)."""

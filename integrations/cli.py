@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from integrations._base import BaseIngestor, SearchHit
-from sbert_plugins.cli import add_model_arguments
+from sbert_plugins.cli import add_model_arguments, model_options
 from sbert_plugins.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
 def _open(args: argparse.Namespace, **options: Any) -> BaseIngestor:
     from sbert_plugins.encoder import SentenceEncoder
 
-    model = SentenceEncoder(args.model, device=args.device, precision=args.precision)
+    model = SentenceEncoder(args.model, device=args.device, precision=args.precision, **model_options(args))
     if args.qdrant is not None:
         from integrations.qdrant import QdrantIngestor
 

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import SecretStr
 
 from integrations._base import BaseIngestor, SearchHit, positive_int
 from integrations._ingest import DOC_ID_KEY, HASH_KEY, IngestDocument
 from integrations._retry import RetryPolicy, call_with_retry
+from integrations._store_lock import StoreLock
 from integrations.bm25 import BM25Config, BM25Encoder
 from sbert_plugins.errors import ConfigError, IntegrationError, missing_dependency
 
@@ -64,6 +66,19 @@ def to_filter(filter: Any) -> Any:
     return models.Filter(must=conditions)
 
 
+def _open_embedded(client_class: Any, path: Path, lock: StoreLock) -> Any:
+    try:
+        return client_class(path=str(path))
+    except RuntimeError as exc:  # qdrant-client's own lock: a client outside sbert-plugins holds the folder
+        lock.release()
+        if "already accessed" not in str(exc):
+            raise
+        raise IntegrationError(
+            f"the embedded Qdrant store {path} is in use by another Qdrant client; close it first, or use a "
+            "Qdrant server (url=) to share the store"
+        ) from exc
+
+
 class _QdrantSink:
     def __init__(self, ingestor: QdrantIngestor, hybrid: bool) -> None:
         self.collection = ingestor.collection
@@ -107,7 +122,8 @@ class QdrantIngestor(BaseIngestor):
         model: a :class:`SentenceEncoder`, or a model name or folder (loaded on first use).
         collection: the collection; created from the model's dimension and similarity when absent.
         path: embedded (local) mode: a folder, no server needed; ``":memory:"`` for a throwaway store.
-        url: a Qdrant server, e.g. ``http://localhost:6333``; with ``api_key`` and ``prefer_grpc``.
+        url: a Qdrant server, e.g. ``http://localhost:6333``; with ``api_key`` (a str or ``SecretStr``) and
+            ``prefer_grpc``.
         client: a ``QdrantClient`` of your own (instead of ``path``/``url``).
         timeout: seconds per server request.
         hybrid: also store a BM25 sparse vector per document, for :meth:`search` ``mode="hybrid"``.
@@ -129,7 +145,7 @@ class QdrantIngestor(BaseIngestor):
         *,
         path: str | Path | None = None,
         url: str | None = None,
-        api_key: str | None = None,
+        api_key: str | SecretStr | None = None,
         prefer_grpc: bool = False,
         client: Any = None,
         timeout: int | None = None,
@@ -154,14 +170,17 @@ class QdrantIngestor(BaseIngestor):
         self.sparse_vector_name = sparse_vector_name
         QdrantClient, _ = _qdrant()
         self._owns_client = client is None
+        self._store_lock: StoreLock | None = None
         if client is not None:
             self.client = client
         elif url is not None:
-            self.client = QdrantClient(url=url, api_key=api_key, prefer_grpc=prefer_grpc, timeout=timeout)
+            key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+            self.client = QdrantClient(url=url, api_key=key, prefer_grpc=prefer_grpc, timeout=timeout)
         elif str(path) == ":memory:":
             self.client = QdrantClient(location=":memory:")
         else:
-            self.client = QdrantClient(path=str(path))
+            self._store_lock = StoreLock(Path(str(path)), "Qdrant")
+            self.client = _open_embedded(QdrantClient, Path(str(path)), self._store_lock)
         # Embedded Qdrant is not thread-safe; a server client is, but one lock costs little here.
         self._lock = threading.Lock()
         self._recreated = False
@@ -324,3 +343,5 @@ class QdrantIngestor(BaseIngestor):
         """Close the client if the ingestor opened it (embedded mode unlocks its folder)."""
         if self._owns_client:
             self.client.close()
+        if self._store_lock is not None:
+            self._store_lock.release()

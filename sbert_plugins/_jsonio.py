@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sbert_plugins._atomic import write_bytes_atomically
 from sbert_plugins.errors import ConfigError
 
 
@@ -21,6 +22,5 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON to ``path``, creating the folder if needed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    """Write ``data`` as indented JSON to ``path`` atomically (flushed, renamed into place), creating the folder."""
+    write_bytes_atomically(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))

@@ -9,17 +9,20 @@ the core free of imports from ``trainers`` and ``integrations``.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TypedDict
 
 from tqdm.auto import tqdm
 
+from sbert_plugins._atomic import staged_file
 from sbert_plugins.device import ENCODER_PRECISIONS
-from sbert_plugins.errors import DataError, SbertPluginsError
+from sbert_plugins.errors import ConfigError, DataError, SbertPluginsError
 from sbert_plugins.readers import read_jsonl, read_lines
 from sbert_plugins.streaming import NpyWriter, chunked
 
@@ -46,6 +49,31 @@ def add_model_arguments(
         choices=list(precisions),
         help="fp32 (default); bf16 (fast on recent CPUs and GPUs); fp16 (GPU); int8 (CPU, needs the [onnx] extra)",
     )
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="also load pickled .bin weights (they can run code: only for models you trust)",
+    )
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run the Python code a model folder ships (auto_map): only for models you trust",
+    )
+
+
+class ModelOptions(TypedDict):
+    """Keyword arguments of ``SentenceEncoder`` set by :func:`add_model_arguments`."""
+
+    allow_pickle: bool
+    trust_remote_code: bool
+
+
+def model_options(args: argparse.Namespace) -> ModelOptions:
+    """The loading options of :func:`add_model_arguments` as keyword arguments of ``SentenceEncoder``."""
+    return {
+        "allow_pickle": bool(getattr(args, "allow_pickle", False)),
+        "trust_remote_code": bool(getattr(args, "trust_remote_code", False)),
+    }
 
 
 def read_texts(path: Path, *, field: str = "text") -> list[str]:
@@ -72,37 +100,39 @@ def iter_texts(path: Path, *, field: str = "text") -> Iterator[str]:
 def _load_encoder(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from sbert_plugins.encoder import SentenceEncoder
 
-    return SentenceEncoder(args.model, device=args.device, precision=args.precision)
+    return SentenceEncoder(args.model, device=args.device, precision=args.precision, **model_options(args))
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
     source = Path(args.input)
     total = sum(1 for _ in iter_texts(source, field=args.field))  # a bad line fails here, before any work
-    model = _load_encoder(args)
     output = Path(args.output)
-    partial = output.with_name(output.name + ".partial")
+    if output.is_dir():
+        raise ConfigError(f"-o {output} is a folder; pass a file name such as {output / 'embeddings.npy'}")
+    if not output.parent.is_dir():
+        raise ConfigError(f"-o {output}: the folder {output.parent} does not exist; create it first")
+    model = _load_encoder(args)
     truncated = 0
-    # Chunks are encoded and appended one at a time, so memory stays bounded for any file size;
-    # the output appears under its name only once complete.
-    try:
-        with NpyWriter(partial) as writer, tqdm(total=total, unit="text", disable=args.quiet) as bar:
-            for chunk in chunked(iter_texts(source, field=args.field), args.chunk_size):
-                writer.write(
-                    model.encode(
-                        chunk,
-                        batch_size=args.batch_size,
-                        normalize=args.normalize,
-                        prompt_name=args.prompt_name,
-                        output_precision=args.output_precision,
-                        show_progress=False,
-                    )
+    # Chunks are encoded and appended one at a time, so memory stays bounded for any file size; they go to
+    # a temporary name unique to this run, which becomes the output's name only once complete and flushed.
+    with (
+        staged_file(output) as partial,
+        NpyWriter(partial) as writer,
+        tqdm(total=total, unit="text", disable=args.quiet) as bar,
+    ):
+        for chunk in chunked(iter_texts(source, field=args.field), args.chunk_size):
+            writer.write(
+                model.encode(
+                    chunk,
+                    batch_size=args.batch_size,
+                    normalize=args.normalize,
+                    prompt_name=args.prompt_name,
+                    output_precision=args.output_precision,
+                    show_progress=False,
                 )
-                truncated += model.last_truncated_count
-                bar.update(len(chunk))
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(output)
+            )
+            truncated += model.last_truncated_count
+            bar.update(len(chunk))
     print(f"wrote {writer.rows} embeddings of dimension {writer.dim} to {output}")
     if truncated:
         print(f"{truncated} texts were truncated to {model.max_seq_length} tokens")
@@ -187,9 +217,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (SbertPluginsError, TypeError) as exc:
+    except SbertPluginsError as exc:  # raised on purpose: bad input, config, model or integration errors
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        message = storage_error_message(exc)
+        if message is None:
+            raise  # an unexpected failure keeps its traceback
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+def storage_error_message(exc: OSError) -> str | None:
+    """A user-facing message for a full or read-only disk, or None for other OS errors."""
+    where = f" writing {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"no space left on the device{where}; free some space (or pick another output folder) and run the "
+            "command again: nothing half-written was left under a final name"
+        )
+    if exc.errno == errno.EROFS:
+        return f"read-only file system{where}; pick an output folder you can write to"
+    return None
 
 
 if __name__ == "__main__":

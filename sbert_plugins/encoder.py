@@ -4,6 +4,7 @@ into fixed-size embeddings, loaded from and saved to the sentence-transformers f
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +15,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from sbert_plugins import __version__
+from sbert_plugins._atomic import save_folder_atomically
 from sbert_plugins._jsonio import write_json
 from sbert_plugins.batching import batches, length_sorted_order, restore_order
 from sbert_plugins.device import (
@@ -45,6 +47,27 @@ from sbert_plugins.streaming import chunked
 from sbert_plugins.validation import check_texts
 
 logger = logging.getLogger(__name__)
+
+# A token covers at most this many characters in the texts worth reading in full; longer texts are first
+# cut at a word boundary past ``max_seq_length`` times this (checked, and read whole when it does not hold).
+CHARS_PER_TOKEN_BOUND = 32
+_SPACE = re.compile(r"\s")
+
+
+def head_of(text: str, chars: int) -> str:
+    """``text`` itself when at most ``chars`` long; else its start, cut where a run of white space begins
+    (so every token of the start is a token of the whole text), or at ``chars`` when no space is near."""
+    if len(text) <= chars:
+        return text
+    window = text[chars // 2 : chars]
+    spaces = [m.start() for m in _SPACE.finditer(window)]
+    if not spaces:
+        return text[:chars]
+    cut = chars // 2 + spaces[-1]
+    while cut > 0 and text[cut - 1].isspace():
+        cut -= 1
+    return text[:cut]
+
 
 # Progress bars appear by default only for inputs at least this long.
 PROGRESS_BAR_MIN_TEXTS = 2048
@@ -334,8 +357,7 @@ class SentenceEncoder(nn.Sequential):
         if not texts:
             return torch.empty((0, self._full_dim()), dtype=torch.float32)
         transformer = self.transformer
-        ids = transformer.token_ids(texts)
-        self.last_truncated_count = self._count_truncated(texts, ids)
+        ids, self.last_truncated_count = self._token_ids(texts)
         lengths = [len(row) for row in ids]
         order = length_sorted_order(lengths)
         prompt_length = len(transformer.token_ids([prompt_text])[0]) - 1 if prompt_text else None
@@ -390,13 +412,28 @@ class SentenceEncoder(nn.Sequential):
         state["_compiled"] = None  # a compiled callable does not pickle; the copy compiles again
         return state
 
-    def _count_truncated(self, texts: list[str], ids: list[list[int]]) -> int:
+    def _token_ids(self, texts: list[str]) -> tuple[list[list[int]], int]:
+        """Token ids of ``texts`` truncated to ``max_seq_length``, and how many texts were longer.
+
+        A text far longer than the model reads is tokenized only up to a word boundary past what
+        ``max_seq_length`` tokens can cover: a megabyte-long text costs no more than a page.
+        """
         limit = self.transformer.max_seq_length
+        heads = [head_of(text, limit * CHARS_PER_TOKEN_BOUND) for text in texts]
+        ids = self.transformer.token_ids(heads)
         at_limit = [i for i, row in enumerate(ids) if len(row) >= limit]
-        if not at_limit:
-            return 0
-        full = self.transformer.token_ids([texts[i] for i in at_limit], truncate=False)
-        count = sum(1 for row in full if len(row) > limit)
+        count = 0
+        if at_limit:
+            untruncated = self.transformer.token_ids([heads[i] for i in at_limit], truncate=False)
+            for i, row in zip(at_limit, untruncated, strict=True):
+                if len(row) > limit:  # the head alone is too long, so the whole text is: same first tokens
+                    count += 1
+                elif heads[i] is not texts[i]:  # cut, and the head does not settle it: read the whole text
+                    ids[i], longer = self._whole_text_ids(texts[i])
+                    count += longer
+        for i in [i for i, head in enumerate(heads) if head is not texts[i] and len(ids[i]) < limit]:
+            ids[i], longer = self._whole_text_ids(texts[i])  # mostly blank text: the head held too few tokens
+            count += longer
         if count:
             logger.warning(
                 "%d of %d texts were longer than max_seq_length=%d tokens and were truncated",
@@ -404,14 +441,20 @@ class SentenceEncoder(nn.Sequential):
                 len(texts),
                 limit,
             )
-        return count
+        return ids, count
+
+    def _whole_text_ids(self, text: str) -> tuple[list[int], int]:
+        full = self.transformer.token_ids([text], truncate=False)[0]
+        return self.transformer.token_ids([text])[0], int(len(full) > self.transformer.max_seq_length)
 
     # ---- saving ------------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
         """Write the model as a sentence-transformers folder (safetensors weights) at ``path``."""
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
+        save_folder_atomically(Path(path), self._write_folder)
+
+    def _write_folder(self, folder: Path) -> None:
+        # Written into a staging folder first: a crash leaves each file of ``path`` old or new, never half.
         save_modules(list(self), folder)
         settings = ModelSettings(
             prompts=self.prompts,

@@ -18,6 +18,7 @@ from typing import Any
 from torch import nn
 
 from sbert_plugins._jsonio import read_json, write_json
+from sbert_plugins._paths import path_inside
 from sbert_plugins.errors import ConfigError, ModelNotFoundError
 from sbert_plugins.modules import Dense, Normalize, Pooling, Transformer
 
@@ -163,7 +164,7 @@ def load_modules(
                 f"{folder / MODULES_FILE}: entry {index} has unsupported module type {entry.get('type')!r}; "
                 f"supported: {sorted(_MODULE_CLASSES)}"
             )
-        sub = folder / str(entry.get("path", ""))
+        sub = path_inside(folder, str(entry.get("path", "")), named_in=folder / MODULES_FILE)
         if cls is Transformer:
             modules.append(
                 Transformer.load(

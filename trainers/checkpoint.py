@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import shutil
 from collections.abc import Mapping, Sequence
@@ -24,9 +25,11 @@ from typing import Any, cast
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from sbert_plugins._atomic import fsync_tree, replace_durably, storage_errors, temporary_name
 from sbert_plugins.errors import ConfigError
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -73,26 +76,81 @@ def resolve_checkpoint(resume_from: str, output_dir: Path) -> Path:
     return path
 
 
+def resume_candidates(resume_from: str, output_dir: Path) -> list[Path]:
+    """The checkpoints to try, in order, for ``resume_from``: for ``"latest"`` every step checkpoint in
+    ``output_dir/checkpoints``, newest first (a damaged one falls back to the one before); otherwise the
+    one folder named.
+
+    Raises:
+        ConfigError: no such checkpoint (the message lists what exists).
+    """
+    if resume_from == "latest":
+        return [
+            resolve_checkpoint("latest", output_dir),
+            *reversed(list_checkpoints(output_dir / CHECKPOINTS_DIR)[:-1]),
+        ]
+    return [resolve_checkpoint(resume_from, output_dir)]
+
+
+class DamagedCheckpointError(ConfigError):
+    """A checkpoint file is truncated or unreadable: the message names the checkpoint and the file."""
+
+
+def read_checkpoint(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read and check every file of the checkpoint ``folder`` without applying any of it.
+
+    Returns:
+        (the training state: optimizer, scheduler, scaler, losses, RNG; the trainer state from JSON).
+
+    Raises:
+        DamagedCheckpointError: a file is missing, truncated or unreadable (named with its checkpoint).
+    """
+
+    def damaged(name: str, exc: BaseException) -> DamagedCheckpointError:
+        return DamagedCheckpointError(
+            f"checkpoint {folder} is damaged: {name} cannot be read ({type(exc).__name__}: {exc}); "
+            "resume from an earlier checkpoint (resume_from='latest' takes the newest intact one) or start over"
+        )
+
+    try:
+        trainer_state = json.loads((folder / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
+        if not isinstance(trainer_state, dict):
+            raise ValueError("expected a JSON object")
+    except (OSError, ValueError) as exc:
+        raise damaged(TRAINER_STATE_FILE, exc) from exc
+    try:
+        with safe_open(str(folder / MODEL_FILE), framework="pt") as weights:  # checks the header against the size
+            for key in weights.keys():  # noqa: SIM118 (safe_open has no __iter__)
+                weights.get_slice(key)
+    except Exception as exc:  # safetensors raises its own SafetensorError and OSError
+        raise damaged(MODEL_FILE, exc) from exc
+    try:
+        saved: dict[str, Any] = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        raise damaged(STATE_FILE, exc) from exc
+    return saved, trainer_state
+
+
 def write_atomically(target: Path, write: Any) -> Path:
     """Call ``write(folder)`` on a temporary folder beside ``target``, then rename it to ``target``.
 
     An existing ``target`` is replaced only once the new folder is complete.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.parent / f".tmp-{target.name}-{os.getpid()}"
-    if temporary.exists():
-        shutil.rmtree(temporary)
+    temporary = temporary_name(target)
     temporary.mkdir()
     try:
-        write(temporary)
+        with storage_errors(target):
+            write(temporary)
+        fsync_tree(temporary)  # the files are on disk before their folder gets its real name
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     old = None
     if target.exists():
-        old = target.parent / f".old-{target.name}-{os.getpid()}"
+        old = temporary_name(target, "old")
         os.replace(target, old)
-    os.replace(temporary, target)
+    replace_durably(temporary, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return target
@@ -198,10 +256,11 @@ def load_checkpoint(
     ``rank``: whose RNG states to restore, when the checkpoint holds one set per rank.
 
     Raises:
+        DamagedCheckpointError: a file of the checkpoint is truncated or unreadable (nothing is loaded then).
         ConfigError: the checkpoint's losses do not match the ones given.
     """
+    saved, state = read_checkpoint(folder)
     load_model(model, str(folder / MODEL_FILE), device=str(_device_of(model)))
-    saved = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
     if set(saved["losses"]) != set(losses):
         raise ConfigError(
             f"{folder}: the checkpoint was written for datasets {sorted(saved['losses'])}, "
@@ -215,7 +274,6 @@ def load_checkpoint(
         scaler.load_state_dict(saved["scaler"])
     per_rank = saved.get("rng_per_rank") or [saved["rng"]]
     restore_rng(per_rank[rank] if rank < len(per_rank) else saved["rng"])
-    state: dict[str, Any] = json.loads((folder / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
     return state
 
 

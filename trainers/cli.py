@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import nn
 
-from sbert_plugins.cli import add_model_arguments
+from sbert_plugins.cli import add_model_arguments, model_options
 from sbert_plugins.device import PRECISIONS
 from sbert_plugins.errors import ConfigError, DataError
 from trainers import losses
@@ -169,7 +169,7 @@ def run_train(args: argparse.Namespace) -> int:
     datasets = {name: load_dataset(path, name=name) for name, path in zip(names, args.train)}
     evaluator = build_evaluator(load_dataset(args.eval, name="eval")) if args.eval is not None else None
 
-    model = SentenceEncoder(args.model, device=args.device)
+    model = SentenceEncoder(args.model, device=args.device, **model_options(args))
     loss = loss_class(model, **loss_args)
     trainer = Trainer(model, loss=loss, train_data=datasets, config=config, evaluator=evaluator)
     metrics = trainer.train()

@@ -18,6 +18,7 @@ import logging
 import math
 import random
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -186,7 +187,9 @@ class Trainer:
 
         resume = resume_from if resume_from is not None else cfg.resume_from
         if resume is not None:
-            self._resume(ckpt.resolve_checkpoint(str(resume), self.output_dir), optimizer, scheduler, scaler)
+            self._resume_first_intact(
+                ckpt.resume_candidates(str(resume), self.output_dir), optimizer, scheduler, scaler
+            )
         keep_until = self.state.global_step if resume is not None else 0
         log = JsonlLog(self.output_dir / LOG_FILE, keep_until=keep_until) if world.is_main else _NoLog()
         ddp = distributed.wrap_for_training(self.model, self.losses, device) if world.distributed else None
@@ -403,6 +406,16 @@ class Trainer:
                 rng_states=rng_states,
             )
             ckpt.prune_checkpoints(root, self.config.save_total_limit)
+
+    def _resume_first_intact(self, candidates: list[Path], optimizer: Any, scheduler: Any, scaler: Any) -> None:
+        for index, folder in enumerate(candidates):
+            try:
+                self._resume(folder, optimizer, scheduler, scaler)
+                return
+            except ckpt.DamagedCheckpointError as exc:
+                if index + 1 == len(candidates):
+                    raise
+                warnings.warn(f"{exc}; falling back to {candidates[index + 1]}", RuntimeWarning, stacklevel=2)
 
     def _resume(self, folder: Path, optimizer: Any, scheduler: Any, scaler: Any) -> None:
         saved = ckpt.load_checkpoint(

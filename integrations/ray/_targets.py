@@ -11,7 +11,7 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from integrations._pipeline import Sink
 from integrations._retry import RetryPolicy
@@ -25,7 +25,8 @@ _REMOTE = ("http://", "https://")
 
 
 class _Target(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validation errors never echo the input: it may hold an API key or a URL with credentials.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     collection: str = Field(min_length=1)
     url: str | None = None
@@ -63,7 +64,7 @@ class QdrantTarget(_Target):
     (points per upsert) and ``retry`` as for :class:`~integrations.qdrant.QdrantIngestor`.
     """
 
-    api_key: str | None = None
+    api_key: SecretStr | None = None
     prefer_grpc: bool = False
     timeout: int | None = None
     hybrid: bool = False
@@ -103,13 +104,14 @@ class ChromaTarget(_Target):
     at the server's limit) and ``retry`` as for :class:`~integrations.chroma.ChromaIngestor`.
     """
 
-    headers: dict[str, str] | None = None
+    headers: dict[str, SecretStr] | None = None  # they often carry a token
     upload_batch_size: int | None = Field(default=None, gt=0)
 
     def open(self, model: SentenceEncoder | str | Path | None, *, recreate: bool | None = None) -> BaseIngestor:
         from integrations.chroma import ChromaIngestor
 
-        location: dict[str, Any] = {"url": self.url, "headers": self.headers} if self.url else {"path": self.path}
+        headers = None if self.headers is None else {k: v.get_secret_value() for k, v in self.headers.items()}
+        location: dict[str, Any] = {"url": self.url, "headers": headers} if self.url else {"path": self.path}
         return ChromaIngestor(
             model,
             self.collection,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from pydantic import SecretStr
+
 from integrations._ingest import Summary
 from integrations.ray._embed import ray_module
 from integrations.ray._targets import ChromaTarget, QdrantTarget
@@ -21,7 +23,7 @@ def target_from_args(args: argparse.Namespace) -> QdrantTarget | ChromaTarget:
         return QdrantTarget(
             collection=args.collection,
             **location,
-            api_key=api_key if "url" in location else None,
+            api_key=SecretStr(api_key) if api_key and "url" in location else None,
             prefer_grpc=args.prefer_grpc,
             hybrid=args.hybrid,
             recreate=args.recreate,

@@ -22,14 +22,15 @@ from typing import Any, Literal
 
 import torch
 import transformers
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 from sbert_plugins import __version__
 from sbert_plugins._jsonio import read_json, write_json
+from sbert_plugins._paths import path_inside
 from sbert_plugins._quiet import without_hf_progress_bars
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.loading import MODEL_CONFIG_FILE, MODULES_FILE, _read_modules_json
-from sbert_plugins.modules.transformer import SBERT_CONFIG, check_weights_are_safe
+from sbert_plugins.modules.transformer import SBERT_CONFIG, check_weights_are_safe, load_config
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def inspect_folder(folder: Path) -> FolderLayout:
         first = entries[0]
         if str(first.get("type", "")).rsplit(".", 1)[-1] != "Transformer":
             raise ConfigError(f"{folder / MODULES_FILE}: the first module must be a Transformer, found {first!r}")
-        sub = folder / str(first.get("path", ""))
+        sub = path_inside(folder, str(first.get("path", "")), named_in=folder / MODULES_FILE)
         module_config = read_json(sub / SBERT_CONFIG) if (sub / SBERT_CONFIG).is_file() else {}
         max_seq_length = module_config.get("max_seq_length")
         if settings.get("model_type") == "CrossEncoder":
@@ -136,7 +137,7 @@ def load_classifier(
     """
     path = layout.transformer_dir
     check_weights_are_safe(path, allow_pickle=allow_pickle)
-    config = AutoConfig.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    config = load_config(path, trust_remote_code=trust_remote_code)
     if layout.has_head:
         if num_labels is not None and num_labels != config.num_labels:
             raise ConfigError(
@@ -150,7 +151,9 @@ def load_classifier(
         # sentence-transformers < 4 kept the activation here; it now lives in our own config files.
         del config.sbert_ce_default_activation_function
     kwargs: dict[str, Any] = {"attn_implementation": "sdpa", **(model_kwargs or {})}
-    common = {"config": config, "trust_remote_code": trust_remote_code, "use_safetensors": not allow_pickle}
+    # With pickles allowed, transformers still prefers model.safetensors when the folder has one.
+    use_safetensors = None if allow_pickle else True
+    common = {"config": config, "trust_remote_code": trust_remote_code, "use_safetensors": use_safetensors}
     try:
         model = AutoModelForSequenceClassification.from_pretrained(str(path), **common, **kwargs)
     except (ValueError, ImportError) as exc:

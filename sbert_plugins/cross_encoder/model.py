@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from sbert_plugins._atomic import save_folder_atomically
 from sbert_plugins.batching import batches, length_sorted_order, restore_order
 from sbert_plugins.cross_encoder._files import ACTIVATIONS, Activation, inspect_folder, load_classifier, save_folder
 from sbert_plugins.cross_encoder._pairs import EncodedPairs, PairTokenizer, check_pairs
@@ -303,7 +304,12 @@ class CrossEncoder(nn.Module):
     def save(self, path: str | Path) -> None:
         """Write the model at ``path`` as a cross-encoder folder (safetensors weights) that this class and
         the reference sentence-transformers ``CrossEncoder`` (any version) load with the same scores."""
-        save_folder(self.model, self.tokenizer, Path(path), activation=self.activation, max_length=self.max_length)
+        save_folder_atomically(
+            Path(path),
+            lambda folder: save_folder(
+                self.model, self.tokenizer, folder, activation=self.activation, max_length=self.max_length
+            ),
+        )
 
 
 def _activate(logits: Tensor, activation: Activation) -> Tensor:

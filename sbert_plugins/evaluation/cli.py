@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sbert_plugins.cli import add_model_arguments
+from sbert_plugins.cli import add_model_arguments, model_options
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.evaluation.base import SIMILARITY_NAMES, Evaluator
 from sbert_plugins.evaluation.embedding_similarity import EmbeddingSimilarityEvaluator
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size <= 0:
         raise ConfigError(f"--batch-size must be a positive integer, found {args.batch_size}")
     data = read_data(args)  # bad files fail before the model loads
-    model = SentenceEncoder(args.model, device=args.device, precision=args.precision)
+    model = SentenceEncoder(args.model, device=args.device, precision=args.precision, **model_options(args))
     evaluator = build_evaluator(args, data, model_similarity=model.similarity_fn_name)
     metrics = evaluator(model)
     width = max(len(key) for key in metrics)

@@ -87,7 +87,15 @@ class Dense(nn.Module):
             )
         except KeyError as exc:
             raise ConfigError(f"{path / 'config.json'}: missing key {exc.args[0]!r}") from exc
-        dense.load_state_dict(_load_weights(path, allow_pickle=allow_pickle))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{path / 'config.json'}: in_features and out_features must be integers ({exc})") from exc
+        try:
+            dense.load_state_dict(_load_weights(path, allow_pickle=allow_pickle))
+        except RuntimeError as exc:  # shapes that disagree with config.json
+            raise ConfigError(
+                f"{path}: the weights do not fit config.json (in_features={dense.in_features}, "
+                f"out_features={dense.out_features}): {str(exc).splitlines()[-1].strip()}"
+            ) from exc
         return dense
 
 
@@ -98,7 +106,8 @@ def _load_weights(path: Path, *, allow_pickle: bool) -> dict[str, Tensor]:
         if not allow_pickle:
             raise UnsafeModelError(
                 f"{path / 'pytorch_model.bin'} holds pickled weights, which can run code when loaded; "
-                "pass allow_pickle=True if you trust this model, or convert it to safetensors"
+                "pass allow_pickle=True (--allow-pickle on the command line) if you trust this model, "
+                "or convert it to safetensors"
             )
         return torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
     raise ConfigError(f"{path}: no model.safetensors (or pytorch_model.bin) found for the Dense layer")

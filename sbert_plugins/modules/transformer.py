@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -117,35 +118,58 @@ class Transformer(nn.Module):
         """Load the transformer stored in ``path`` (a Hugging Face model folder)."""
         settings = read_json(path / SBERT_CONFIG) if (path / SBERT_CONFIG).is_file() else {}
         check_weights_are_safe(path, allow_pickle=allow_pickle)
-        config = AutoConfig.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+        config = load_config(path, trust_remote_code=trust_remote_code)
         kwargs: dict[str, Any] = {"attn_implementation": "sdpa", **(model_kwargs or {})}
         try:
-            model = AutoModel.from_pretrained(
-                str(path),
-                config=config,
-                trust_remote_code=trust_remote_code,
-                use_safetensors=not allow_pickle,
-                **kwargs,
-            )
-        except (ValueError, ImportError) as exc:
-            if "attn_implementation" in (model_kwargs or {}) or "sdpa" not in str(exc).lower():
-                raise
-            kwargs.pop("attn_implementation")
-            model = AutoModel.from_pretrained(
-                str(path),
-                config=config,
-                trust_remote_code=trust_remote_code,
-                use_safetensors=not allow_pickle,
-                **kwargs,
-            )
+            try:
+                model = AutoModel.from_pretrained(
+                    str(path),
+                    config=config,
+                    trust_remote_code=trust_remote_code,
+                    use_safetensors=None if allow_pickle else True,  # safetensors first when both exist
+                    **kwargs,
+                )
+            except (ValueError, ImportError) as exc:
+                if "attn_implementation" in (model_kwargs or {}) or "sdpa" not in str(exc).lower():
+                    raise
+                kwargs.pop("attn_implementation")
+                model = AutoModel.from_pretrained(
+                    str(path),
+                    config=config,
+                    trust_remote_code=trust_remote_code,
+                    use_safetensors=None if allow_pickle else True,  # safetensors first when both exist
+                    **kwargs,
+                )
+        except pickle.UnpicklingError as exc:  # torch's weights-only loader met something that is not a tensor
+            raise UnsafeModelError(
+                f"{path}: the pickled weights hold objects other than tensors (code would run to load them), "
+                "so they were not loaded; convert the model to safetensors from a trusted copy"
+            ) from exc
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
         max_len = settings.get("max_seq_length")
         if max_len is None:
             model_max = getattr(tokenizer, "model_max_length", None)
             max_len = model_max if isinstance(model_max, int) and model_max < 1_000_000 else None
-        if max_len is not None and not isinstance(max_len, int):
-            raise ConfigError(f"{path / SBERT_CONFIG}: max_seq_length must be an integer, found {max_len!r}")
+        if max_len is not None and (not isinstance(max_len, int) or isinstance(max_len, bool) or max_len <= 0):
+            raise ConfigError(f"{path / SBERT_CONFIG}: max_seq_length must be a positive integer, found {max_len!r}")
         return cls(model, tokenizer, max_seq_length=max_len, do_lower_case=bool(settings.get("do_lower_case", False)))
+
+
+def load_config(path: Path, *, trust_remote_code: bool) -> Any:
+    """The Hugging Face config of ``path``.
+
+    Raises:
+        UnsafeModelError: the folder needs its own Python code (``auto_map``) and ``trust_remote_code`` is off.
+    """
+    try:
+        return AutoConfig.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    except ValueError as exc:
+        if trust_remote_code or "trust_remote_code" not in str(exc):
+            raise
+        raise UnsafeModelError(
+            f"{path} needs the Python code it ships (auto_map in config.json) to load, and running it was not "
+            "allowed; pass trust_remote_code=True (--trust-remote-code on the command line) if you trust this model"
+        ) from exc
 
 
 def check_weights_are_safe(path: Path, *, allow_pickle: bool) -> None:
@@ -155,7 +179,8 @@ def check_weights_are_safe(path: Path, *, allow_pickle: bool) -> None:
     if pickles and not has_safetensors and not allow_pickle:
         raise UnsafeModelError(
             f"{path} has only pickled weights ({', '.join(pickles)}), which can run code when loaded; "
-            "pass allow_pickle=True if you trust this model, or convert it to safetensors"
+            "pass allow_pickle=True (--allow-pickle on the command line) if you trust this model, "
+            "or convert it to safetensors"
         )
 
 

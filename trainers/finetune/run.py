@@ -103,7 +103,7 @@ def finetune(
     training = _phase(state, "train", lambda: _train(data, config, train_ids, base["negatives"], train_dir, callbacks))
     tuned = _phase(state, "fine_tuned_eval", lambda: _evaluate_saved(data, config, dev_ids, ranked_ids, train_dir))
     logger.info("fine-tuned model: %s", _headline(tuned["metrics"]))
-    kept = _phase(state, "keep_better", lambda: _keep_better(base, tuned, config, train_dir, output))
+    kept = _phase(state, "keep_better", lambda: _keep_better(base, tuned, config, train_dir, state))
     reranked = reranker_training = None
     if config.reranker_output is not None:
         reranker_training = _phase(
@@ -127,23 +127,29 @@ def finetune(
         _write_fusion_record(config, output, reranked["fusion_weight"])
         logger.info("%s model + re-ranker: %s", kept, _headline(reranked["reranked"]))
         logger.info("%s model + mix (weight %.2f): %s", kept, reranked["fusion_weight"], _headline(reranked["fused"]))
-    report = write_outputs(
-        output,
-        config=config,
-        data=data,
-        split=(train_ids, dev_ids, validation_ids),
-        base=base["metrics"],
-        fine_tuned=tuned["metrics"],
-        reranked=reranked,
-        kept=kept,
-        training=training,
-        reranker_training=reranker_training,
-        timings=state.timings,
-        cpu_timings=state.cpu_timings,
+    reports: list[dict[str, Any]] = []
+    state.publish(
+        lambda folder: reports.append(
+            write_outputs(
+                folder,
+                config=config,
+                data=data,
+                split=(train_ids, dev_ids, validation_ids),
+                base=base["metrics"],
+                fine_tuned=tuned["metrics"],
+                reranked=reranked,
+                kept=kept,
+                training=training,
+                reranker_training=reranker_training,
+                timings=state.timings,
+                cpu_timings=state.cpu_timings,
+            )
+        )
     )
+    state.finish()  # the previous run's files that this one did not write again go now
     for leftover in ("bi-encoder", "reranker"):  # weights and checkpoints are in the outputs now
         shutil.rmtree(state.work / leftover, ignore_errors=True)
-    return report
+    return reports[0]
 
 
 def _phase(state: RunState, name: str, run: Any) -> Any:
@@ -337,12 +343,13 @@ def _evaluate_saved(
 
 
 def _keep_better(
-    base: dict[str, Any], tuned: dict[str, Any], config: FinetuneConfig, trained: Path, output: Path
+    base: dict[str, Any], tuned: dict[str, Any], config: FinetuneConfig, trained: Path, state: RunState
 ) -> str:
-    """Save the fine-tuned model to ``output`` when it beats the base model on dev nDCG@10, else the base model."""
+    """Publish the fine-tuned model in the output folder when it beats the base model on dev nDCG@10, else the
+    base model (a previous run's model there is replaced only once this one is complete)."""
     better = tuned["metrics"][PRIMARY] > base["metrics"][PRIMARY]
     model = _load_encoder(str(trained) if better else _base_name(config), config)
-    model.save(output)
+    state.publish(model.save)
     kept = "fine-tuned" if better else "base"
     logger.info(
         "kept the %s model (dev %s %.4f vs base %.4f)",

@@ -107,7 +107,11 @@ def test_the_better_model_is_kept(tiny_model_dir: Path, tmp_path: Path) -> None:
     for base_score, tuned_score, expected, source in ((0.5, 0.6, "fine-tuned", trained), (0.6, 0.5, "base", None)):
         out = tmp_path / expected
         kept = _keep_better(
-            {"metrics": {"ndcg@10": base_score}}, {"metrics": {"ndcg@10": tuned_score}}, config, trained, out
+            {"metrics": {"ndcg@10": base_score}},
+            {"metrics": {"ndcg@10": tuned_score}},
+            config,
+            trained,
+            RunState(out, "f", resume=False, overwrite=False),
         )
         assert kept == expected
         reference = SentenceEncoder(source or tiny_model_dir, device="cpu").encode(probe)
@@ -164,7 +168,7 @@ def test_overwrite_starts_over_but_refuses_foreign_folders(tmp_path: Path) -> No
     foreign = tmp_path / "photos"
     foreign.mkdir()
     (foreign / "holiday.jpg").write_bytes(b"x")
-    with pytest.raises(ConfigError, match="does not hold a finetune output"):
+    with pytest.raises(ConfigError, match="holds files no finetune run wrote"):
         RunState(foreign, "abc", resume=False, overwrite=True)
     with pytest.raises(ConfigError, match="pass another folder"):
         RunState(foreign, "abc", resume=False, overwrite=False)
