@@ -11,6 +11,7 @@ is skipped; a line that is not valid UTF-8 is a bad line, like one that is not v
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -130,12 +131,35 @@ def read_lines(path: str | Path, *, keep_ends: bool = False) -> Iterator[str]:
         yield line
 
 
+def read_csv_rows(path: str | Path, *, delimiter: str = ",", quote: bool = True) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of each record of a CSV or TSV file (UTF-8, see :func:`read_lines`); the line
+    number is the record's last line. ``quote=False`` reads quote characters as text (for TSV corpora).
+
+    Raises:
+        DataError: a line that is not UTF-8, or a record the csv module cannot read (e.g. a field over its
+            size limit), named by ``file:line``.
+    """
+    reader = csv.reader(
+        read_lines(path, keep_ends=True), delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
+    )
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataError(f"{path}:{reader.line_num}: not a readable CSV record ({exc})") from exc
+        yield reader.line_num, row
+
+
 def parse_json_object(line: str, where: str) -> dict[str, Any] | BadLine:
     """One JSONL line as a JSON object, or a :class:`BadLine` saying why it is not one."""
     try:
         row = json.loads(line)
     except json.JSONDecodeError as exc:
         return BadLine(where, f"invalid JSON ({exc.msg} at column {exc.colno})")
+    except RecursionError:
+        return BadLine(where, "JSON nested too deeply to read; flatten the object")
     if not isinstance(row, dict):
         return BadLine(where, f"expected a JSON object, found {type(row).__name__}")
     return row

@@ -7,7 +7,6 @@ so that building a batch is a few list look-ups and one tensor index.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import torch
 from torch import Tensor
 
 from sbert_plugins.errors import DataError
-from sbert_plugins.readers import read_jsonl, read_lines
+from sbert_plugins.readers import read_csv_rows, read_jsonl
 
 LABEL_COLUMN = "label"
 FILE_SUFFIXES = (".jsonl", ".csv", ".tsv")
@@ -141,17 +140,15 @@ def _read_file(path: Path, label_column: str | None) -> Iterator[tuple[str, Mapp
 
 def _read_delimited(path: Path, delimiter: str, label_column: str | None) -> Iterator[tuple[str, Mapping[str, Any]]]:
     # QUOTE_NONE for TSV: tab-separated corpora often hold bare quote characters inside texts.
-    tsv = delimiter == "\t"
-    lines = read_lines(path, keep_ends=True)
-    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else csv.reader(lines)
-    header = next(reader, None)
+    rows = read_csv_rows(path, delimiter=delimiter, quote=delimiter != "\t")
+    _, header = next(rows, (0, None))
     if header is None:
         raise DataError(f"{path}: the file is empty; the first line must name the columns")
     header = [h.strip() for h in header]
     if len(set(header)) != len(header) or any(not h for h in header):
         raise DataError(f"{path}:1: the header must name every column once, found {header}")
-    for record in reader:
-        where = f"{path}:{reader.line_num}"
+    for line_no, record in rows:
+        where = f"{path}:{line_no}"
         if not record or (len(record) == 1 and not record[0].strip()):
             continue
         if len(record) > len(header):

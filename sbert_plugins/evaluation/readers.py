@@ -6,7 +6,6 @@ are read by :mod:`sbert_plugins.readers`.
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections.abc import Sequence
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sbert_plugins.errors import DataError
-from sbert_plugins.readers import BadLine, check_text_file, iter_corpus, iter_queries, read_lines
+from sbert_plugins.readers import BadLine, check_text_file, iter_corpus, iter_queries, read_csv_rows, read_lines
 
 STS_COLUMNS = ("sentence1", "sentence2", "score")
 
@@ -50,10 +49,8 @@ def read_sts(path: str | Path, *, score_scale: float = 1.0) -> StsData:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     data = StsData([], [], [])
     columns = (0, 1, 2)
-    reader = csv.reader(read_lines(path, keep_ends=True), delimiter=delimiter)
     first = True
-    for row in reader:
-        line = reader.line_num
+    for line, row in read_csv_rows(path, delimiter=delimiter):
         if not any(cell.strip() for cell in row):
             continue
         if first:

@@ -32,13 +32,6 @@ INPUTS: dict[str, int | None] = {
     "a_directory": None,
     "a_fifo.jsonl": None,
 }
-NEEDS_READER = pytest.mark.xfail(strict=False, reason="needs the one reader (#18)")
-_READER_CASES = (
-    {("not_utf8.jsonl", c) for c in COMMANDS}
-    | {("binary.jsonl", c) for c in COMMANDS}
-    | {("nested_metadata.jsonl", c) for c in COMMANDS if c != "evaluate"}
-    | {("long_line.jsonl", "evaluate")}  # the STS CSV reader: a field over csv's 128 KiB limit
-)
 
 
 def _input(name: str, tmp_path: Path) -> Path:
@@ -79,7 +72,7 @@ def _argv(command: str, source: Path, model: Path, out: Path) -> list[str]:
 @pytest.mark.parametrize(
     ("name", "command"),
     [
-        pytest.param(n, c, marks=[NEEDS_READER] if (n, c) in _READER_CASES else [], id=f"{n}-{c}")
+        pytest.param(n, c, id=f"{n}-{c}")
         for n in INPUTS
         for c in COMMANDS
         if not (n == "long_line.jsonl" and c in ("train", "finetune"))  # minutes of training on 5 MB: see encode

@@ -17,6 +17,7 @@ from sbert_plugins.readers import (
     iter_jsonl,
     iter_lines,
     iter_queries,
+    read_csv_rows,
     read_jsonl,
     read_lines,
 )
@@ -111,3 +112,18 @@ def test_encode_of_a_binary_file_exits_2_with_one_message(
     source = _write(tmp_path / "texts.jsonl", b'{"text": "a man"}\n' + BAD_UTF8.replace(b"_id", b"id"))
     assert main(["encode", str(source), "-o", str(tmp_path / "out.npy"), "--model", str(tiny_model_dir)]) == 2
     assert f"{source}:2: not UTF-8 text" in capsys.readouterr().err
+
+
+def test_csv_rows_name_the_line_of_a_field_over_the_csv_limit(tmp_path: Path) -> None:
+    path = _write(tmp_path / "sts.csv", b'a,b,1\n"multi\nline",c,2\n' + b"x" * 200_000 + b",y,3\n")
+    rows = read_csv_rows(path)
+    assert next(rows) == (1, ["a", "b", "1"])
+    assert next(rows) == (3, ["multi\nline", "c", "2"])  # a record's number is its last line
+    with pytest.raises(DataError, match=r"sts\.csv:4: not a readable CSV record"):
+        next(rows)
+
+
+def test_deeply_nested_json_is_a_bad_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "c.jsonl", b'{"a": ' * 100_000 + b"1" + b"}" * 100_000 + b"\n")
+    ((where, row),) = list(iter_jsonl(path))
+    assert isinstance(row, BadLine) and "nested too deeply" in row.problem and where.endswith("c.jsonl:1")

@@ -8,7 +8,6 @@ dropped and counted.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sbert_plugins.errors import DataError
-from sbert_plugins.readers import BadLine, iter_corpus, iter_jsonl, iter_queries, read_lines
+from sbert_plugins.readers import BadLine, iter_corpus, iter_jsonl, iter_queries, read_csv_rows
 
 MAX_REPORTED = 20
 
@@ -241,12 +240,12 @@ def _read_beir(folder: Path, split: str, problems: _Problems) -> RetrievalData:
         else:
             all_queries[query[0]] = query[1]
     seen: set[tuple[str, str]] = set()
-    reader = csv.reader(read_lines(qrels_file, keep_ends=True), delimiter="\t")
-    header = next(reader, None)
+    rows = read_csv_rows(qrels_file, delimiter="\t")
+    _, header = next(rows, (0, None))
     if header is None or [h.strip() for h in header[:2]] != ["query-id", "corpus-id"]:
         problems.add(f"{qrels_file}:1", "expected the header 'query-id<TAB>corpus-id<TAB>score'")
         return data
-    for line_no, fields in enumerate(reader, start=2):
+    for line_no, fields in rows:
         where = f"{qrels_file}:{line_no}"
         if not fields or not "".join(fields).strip():
             continue
