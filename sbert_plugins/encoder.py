@@ -36,7 +36,8 @@ from sbert_plugins.loading import (
     resolve_model_path,
     save_modules,
 )
-from sbert_plugins.modules import Dense, Pooling, Transformer
+from sbert_plugins.modules import Router, Transformer
+from sbert_plugins.modules.chain import InputModule, chain_output_dim, is_input_module
 from sbert_plugins.onnx_backend import OnnxInt8Transformer
 from sbert_plugins.quantization import OutputPrecision, quantize_embeddings
 from sbert_plugins.similarity import similarity_function
@@ -59,7 +60,8 @@ class SentenceEncoder(nn.Sequential):
     Args:
         model_name_or_path: a local sentence-transformers (or plain Hugging Face) folder, or a Hub id;
             default: ``sentence-transformers/all-MiniLM-L6-v2`` (works offline through its packaged copy).
-        modules: build from these modules instead of loading (the first must be a :class:`Transformer`).
+        modules: build from these modules instead of loading (the first must tokenize: a :class:`Transformer`,
+            :class:`~sbert_plugins.modules.StaticEmbedding`, :class:`~sbert_plugins.modules.Router`, ...).
         device: ``"auto"`` (default: cuda, then mps, then cpu), ``"cpu"``, ``"cuda:0"``, ...
         precision: how :meth:`encode` computes (embeddings are returned as float32 in every mode):
 
@@ -139,8 +141,14 @@ class SentenceEncoder(nn.Sequential):
             )
             settings = read_settings(folder)
             self.source = name
-        if not modules or not isinstance(modules[0], Transformer):
-            raise ConfigError("the first module of a SentenceEncoder must be a Transformer")
+        if not modules or not is_input_module(modules[0]):
+            raise ConfigError(
+                "the first module of a SentenceEncoder must tokenize texts (Transformer, StaticEmbedding, Router, ...)"
+            )
+        if (precision == "int8" or compile_model) and not isinstance(modules[0], Transformer):
+            raise ConfigError(
+                "precision='int8' and compile_model=True need a model whose first module is a Transformer"
+            )
         super().__init__(*modules)
 
         self.prompts: dict[str, str] = dict(settings.prompts if prompts is None else prompts)
@@ -171,32 +179,40 @@ class SentenceEncoder(nn.Sequential):
 
     @property
     def transformer(self) -> Transformer:
+        """The first module, when it is a :class:`Transformer` (ConfigError otherwise)."""
+        if not isinstance(self[0], Transformer):
+            raise ConfigError(f"this model starts with a {type(self[0]).__name__}, not a Transformer")
+        return self[0]
+
+    @property
+    def input_module(self) -> InputModule:
+        """The first module: it tokenizes (a Transformer, StaticEmbedding, Router, ...)."""
         return self[0]  # type: ignore[return-value]
+
+    def _input_for(self, task: str | None) -> InputModule:
+        """The module that tokenizes for ``task``: a Router's route's first module, else the first module."""
+        first = self[0]
+        return first.input_module(task) if isinstance(first, Router) else self.input_module
 
     @property
     def tokenizer(self) -> Any:
-        return self.transformer.tokenizer
+        return self.input_module.tokenizer
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
     @property
-    def max_seq_length(self) -> int:
-        return self.transformer.max_seq_length
+    def max_seq_length(self) -> int | None:
+        """Texts are truncated to this many tokens; None for models that read whole texts (StaticEmbedding)."""
+        return self.input_module.max_seq_length
 
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
-        self.transformer.max_seq_length = value
+        self.input_module.max_seq_length = value  # type: ignore[misc]
 
     def _full_dim(self) -> int:
-        dim = self.transformer.embedding_dim
-        for module in self:
-            if isinstance(module, Pooling):
-                dim = module.output_dim
-            elif isinstance(module, Dense):
-                dim = module.out_features
-        return dim
+        return chain_output_dim(list(self))
 
     @property
     def embedding_dim(self) -> int:
@@ -210,9 +226,16 @@ class SentenceEncoder(nn.Sequential):
 
     # ---- encoding ----------------------------------------------------------------------------
 
-    def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
-        """Tokenize, truncate and pad ``texts`` into model inputs (CPU tensors)."""
-        return self.transformer.tokenize(texts)
+    def tokenize(self, texts: list[str], *, task: str | None = None) -> dict[str, Any]:
+        """Tokenize, truncate and pad ``texts`` into model inputs (CPU tensors).
+
+        ``task`` (``"query"``, ``"document"``, ...) picks a Router's route and is kept in ``features["task"]``
+        for its forward pass; models without a Router ignore it.
+        """
+        features: dict[str, Any] = self._input_for(task).tokenize(texts)
+        if isinstance(self[0], Router) and task is not None:
+            features["task"] = task
+        return features
 
     def encode(
         self,
@@ -227,6 +250,7 @@ class SentenceEncoder(nn.Sequential):
         convert_to: Literal["numpy", "torch"] = "numpy",
         show_progress: bool | None = None,
         max_tokens_per_batch: int | None = None,
+        task: str | None = None,
     ) -> Any:
         """Embed one text (1-D result) or a sequence of texts (2-D result, in input order).
 
@@ -241,6 +265,9 @@ class SentenceEncoder(nn.Sequential):
             show_progress: progress bar; by default only for long inputs.
             max_tokens_per_batch: token budget of a batch (texts x longest length); texts are sorted
                 by token length first, so batches carry little padding. Default: 8192.
+            task: the route of a model with a :class:`~sbert_plugins.modules.Router` (``"query"``,
+                ``"document"``, ...). None, the default, takes the Router's default route, as the reference's
+                ``encode`` does; :meth:`encode_queries` and :meth:`encode_documents` pass their task.
 
         Raises:
             TypeError: an element is not a string (the message names its index and type).
@@ -263,6 +290,7 @@ class SentenceEncoder(nn.Sequential):
             prompt_text,
             show_progress,
             max_tokens_per_batch or DEFAULT_TOKENS_PER_BATCH,
+            task,
         )
         if dim:
             embeddings = embeddings[:, :dim]
@@ -287,11 +315,14 @@ class SentenceEncoder(nn.Sequential):
             yield self.encode(chunk, **kwargs)
 
     def encode_queries(self, queries: str | Sequence[str], **kwargs: Any) -> Any:
-        """:meth:`encode` with the model's ``"query"`` prompt (if it has one)."""
+        """:meth:`encode` with the model's ``"query"`` prompt (if it has one) and task (a Router's query route)."""
+        kwargs.setdefault("task", "query")
         return self.encode(queries, prompt_name="query" if "query" in self.prompts else None, **kwargs)
 
     def encode_documents(self, documents: str | Sequence[str], **kwargs: Any) -> Any:
-        """:meth:`encode` with the model's ``"document"`` prompt (if it has one)."""
+        """:meth:`encode` with the model's ``"document"`` prompt (if it has one) and task (a Router's document
+        route)."""
+        kwargs.setdefault("task", "document")
         return self.encode(documents, prompt_name="document" if "document" in self.prompts else None, **kwargs)
 
     def _resolve_prompt(self, prompt_name: str | None, prompt: str | None) -> str:
@@ -311,13 +342,14 @@ class SentenceEncoder(nn.Sequential):
         prompt_text: str,
         show_progress: bool | None,
         max_tokens: int,
+        task: str | None = None,
     ) -> Tensor:
         """Float32 CPU embeddings of ``texts`` in input order."""
         if not texts:
             return torch.empty((0, self._full_dim()), dtype=torch.float32)
-        transformer = self.transformer
+        transformer = self._input_for(task)
         ids = transformer.token_ids(texts)
-        self.last_truncated_count = self._count_truncated(texts, ids)
+        self.last_truncated_count = self._count_truncated(transformer, texts, ids)
         lengths = [len(row) for row in ids]
         order = length_sorted_order(lengths)
         prompt_length = len(transformer.token_ids([prompt_text])[0]) - 1 if prompt_text else None
@@ -342,6 +374,8 @@ class SentenceEncoder(nn.Sequential):
                     features = transformer.collate([ids[i] for i in batch], device)
                     if prompt_length is not None:
                         features["prompt_length"] = torch.tensor(prompt_length)
+                    if task is not None and isinstance(self[0], Router):
+                        features["task"] = task  # type: ignore[assignment]
                     embedding = self._infer(features, threads)["sentence_embedding"]
                     outputs.append(embedding.float().cpu())
                     bar.update(len(batch))
@@ -371,12 +405,14 @@ class SentenceEncoder(nn.Sequential):
         state["_compiled"] = None  # a compiled callable does not pickle; the copy compiles again
         return state
 
-    def _count_truncated(self, texts: list[str], ids: list[list[int]]) -> int:
-        limit = self.transformer.max_seq_length
+    def _count_truncated(self, transformer: InputModule, texts: list[str], ids: list[list[int]]) -> int:
+        limit = transformer.max_seq_length
+        if limit is None:
+            return 0
         at_limit = [i for i, row in enumerate(ids) if len(row) >= limit]
         if not at_limit:
             return 0
-        full = self.transformer.token_ids([texts[i] for i in at_limit], truncate=False)
+        full = transformer.token_ids([texts[i] for i in at_limit], truncate=False)
         count = sum(1 for row in full if len(row) > limit)
         if count:
             logger.warning(

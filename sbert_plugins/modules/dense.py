@@ -50,6 +50,10 @@ class Dense(nn.Module):
             )
         self.linear = nn.Linear(in_features, out_features, bias=bias)
 
+    @property
+    def output_dim(self) -> int:
+        return self.out_features
+
     def forward(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
         features["sentence_embedding"] = self.activation(self.linear(features["sentence_embedding"]))
         return features
