@@ -6,9 +6,9 @@ from typing import Any
 
 from sbert_plugins.encoder import SentenceEncoder
 from trainers.losses._distances import Similarity
-from trainers.losses.multiple_negatives_ranking import MultipleNegativesRankingLoss
+from trainers.losses.multiple_negatives_ranking import Direction, MultipleNegativesRankingLoss
 
-SYMMETRIC_DIRECTIONS = ("query_to_doc", "doc_to_query")
+SYMMETRIC_DIRECTIONS: tuple[Direction, ...] = ("query_to_doc", "doc_to_query")
 
 
 class MultipleNegativesSymmetricRankingLoss(MultipleNegativesRankingLoss):
