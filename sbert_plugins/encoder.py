@@ -200,7 +200,11 @@ class SentenceEncoder(nn.Sequential):
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        # A bag-of-words model has no parameters: it runs where its buffers are, or on the CPU.
+        tensor: Tensor | None = next(self.parameters(), None)
+        if tensor is None:
+            tensor = next(self.buffers(), None)
+        return tensor.device if tensor is not None else torch.device("cpu")
 
     @property
     def max_seq_length(self) -> int | None:

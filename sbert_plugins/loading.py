@@ -183,7 +183,8 @@ def save_modules(modules: list[nn.Module], folder: Path) -> None:
     entries = []
     for idx, module in enumerate(modules):
         # The first (input) module lives at the folder's root, as the reference and Hugging Face tools expect.
-        rel = "" if idx == 0 and is_input_module(module) else f"{idx}_{type(module).__name__}"
+        root = idx == 0 and is_input_module(module) and getattr(module, "save_in_root", True)
+        rel = "" if root else f"{idx}_{type(module).__name__}"
         module.save(folder / rel)  # type: ignore[operator]
         entries.append({"idx": idx, "name": str(idx), "path": rel, "type": module.st_type})  # type: ignore[union-attr]
     write_json(folder / MODULES_FILE, entries)

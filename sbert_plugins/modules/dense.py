@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from sbert_plugins._jsonio import read_json, write_json
-from sbert_plugins.errors import ConfigError, UnsafeModelError
+from sbert_plugins._jsonio import read_json
+from sbert_plugins.errors import ConfigError
+from sbert_plugins.modules._files import load_weights, save_module
 
 # Only these activations are accepted from a config file: loading never imports an arbitrary class.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -67,9 +66,7 @@ class Dense(nn.Module):
         }
 
     def save(self, path: Path) -> None:
-        write_json(path / "config.json", self.get_config_dict())
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(path / "model.safetensors"))
+        save_module(self, path, self.get_config_dict())
 
     @classmethod
     def load(cls, path: Path, *, allow_pickle: bool = False) -> Dense:
@@ -91,18 +88,5 @@ class Dense(nn.Module):
             )
         except KeyError as exc:
             raise ConfigError(f"{path / 'config.json'}: missing key {exc.args[0]!r}") from exc
-        dense.load_state_dict(_load_weights(path, allow_pickle=allow_pickle))
+        dense.load_state_dict(load_weights(path, allow_pickle=allow_pickle, owner="Dense"))
         return dense
-
-
-def _load_weights(path: Path, *, allow_pickle: bool) -> dict[str, Tensor]:
-    if (path / "model.safetensors").is_file():
-        return load_file(str(path / "model.safetensors"))
-    if (path / "pytorch_model.bin").is_file():
-        if not allow_pickle:
-            raise UnsafeModelError(
-                f"{path / 'pytorch_model.bin'} holds pickled weights, which can run code when loaded; "
-                "pass allow_pickle=True if you trust this model, or convert it to safetensors"
-            )
-        return torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    raise ConfigError(f"{path}: no model.safetensors (or pytorch_model.bin) found for the Dense layer")

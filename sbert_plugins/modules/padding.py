@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -19,5 +21,5 @@ def pad_rows(ids: list[list[int]], *, pad_id: int, left: bool = False) -> tuple[
     mask = positions >= (longest - lengths)[:, None] if left else positions < lengths[:, None]
     input_ids = np.full((len(ids), longest), pad_id, dtype=np.int64)
     if longest:
-        input_ids[mask] = np.fromiter((t for row in ids for t in row), dtype=np.int64, count=int(lengths.sum()))
+        input_ids[mask] = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
     return torch.from_numpy(input_ids), torch.from_numpy(mask.astype(np.int64))

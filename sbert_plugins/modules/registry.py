@@ -15,12 +15,20 @@ from typing import Any
 from torch import nn
 
 from sbert_plugins.errors import ConfigError
+from sbert_plugins.modules.bow import BoW
+from sbert_plugins.modules.cnn import CNN
 from sbert_plugins.modules.dense import Dense
+from sbert_plugins.modules.dropout import Dropout
+from sbert_plugins.modules.layer_norm import LayerNorm
+from sbert_plugins.modules.lstm import LSTM
 from sbert_plugins.modules.normalize import Normalize
 from sbert_plugins.modules.pooling import Pooling
 from sbert_plugins.modules.router import Router
 from sbert_plugins.modules.static_embedding import StaticEmbedding
 from sbert_plugins.modules.transformer import Transformer
+from sbert_plugins.modules.weighted_layer_pooling import WeightedLayerPooling
+from sbert_plugins.modules.word_embeddings import WordEmbeddings
+from sbert_plugins.modules.word_weights import WordWeights
 
 REFERENCE_PACKAGE = "sentence_transformers"
 
@@ -58,6 +66,15 @@ SUPPORTED_MODULES: dict[str, Builder] = {
     "StaticEmbedding": lambda path, _: StaticEmbedding.load(path),
     "Router": _router,
     "Asym": _router,  # the Router's name before sentence-transformers 5
+    # Legacy modules of sentence-transformers 0.x-2.x models.
+    "LayerNorm": lambda path, options: LayerNorm.load(path, allow_pickle=options.allow_pickle),
+    "Dropout": lambda path, _: Dropout.load(path),
+    "WeightedLayerPooling": lambda path, options: WeightedLayerPooling.load(path, allow_pickle=options.allow_pickle),
+    "CNN": lambda path, options: CNN.load(path, allow_pickle=options.allow_pickle),
+    "LSTM": lambda path, options: LSTM.load(path, allow_pickle=options.allow_pickle),
+    "WordEmbeddings": lambda path, options: WordEmbeddings.load(path, allow_pickle=options.allow_pickle),
+    "WordWeights": lambda path, options: WordWeights.load(path, allow_pickle=options.allow_pickle),
+    "BoW": lambda path, _: BoW.load(path),
 }
 
 OUT_OF_SCOPE: dict[str, str] = {

@@ -58,6 +58,8 @@ class Transformer(nn.Module):
         inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
         output = (self.auto_model if model is None else model)(**inputs, return_dict=True)
         features["token_embeddings"] = output.last_hidden_state
+        if getattr(self.auto_model.config, "output_hidden_states", False):
+            features["all_layer_embeddings"] = output.hidden_states  # read by WeightedLayerPooling
         return features
 
     def prepare(self, texts: list[str]) -> list[str]:
