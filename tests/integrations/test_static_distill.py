@@ -49,5 +49,5 @@ def test_bad_settings_and_missing_model2vec(
     with pytest.raises(ConfigError, match="sif_coefficient"):
         distill_static(tiny_model_dir, sif_coefficient=2.0)
     monkeypatch.setitem(sys.modules, "model2vec.distill", None)
-    with pytest.raises(MissingDependencyError, match=r'sbert-plugins\[static\]'):
+    with pytest.raises(MissingDependencyError, match=r"sbert-plugins\[static\]"):
         distill_static(tiny_model_dir)
