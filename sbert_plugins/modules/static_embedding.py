@@ -57,7 +57,9 @@ class StaticEmbedding(nn.Module):
                 )
             self.embedding = nn.EmbeddingBag.from_pretrained(weights, freeze=False, mode="mean")
         elif embedding_dim is not None:
-            self.embedding = nn.EmbeddingBag(tokenizer.get_vocab_size(), embedding_dim, mode="mean")
+            # One row per id: a vocabulary with gaps in its ids needs more rows than it has tokens.
+            rows = max(tokenizer.get_vocab_size(), max(tokenizer.get_vocab().values(), default=-1) + 1)
+            self.embedding = nn.EmbeddingBag(rows, embedding_dim, mode="mean")
         else:
             raise ConfigError("StaticEmbedding needs embedding_weights or embedding_dim")
         self.tokenizer = tokenizer
