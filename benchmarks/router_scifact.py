@@ -38,6 +38,7 @@ from sbert_plugins.modules import Normalize, Router
 from trainers.finetune import FinetuneConfig, finetune
 from trainers.finetune.evaluation import evaluate_bi_encoder
 from trainers.finetune.pairs import read_pairs
+from trainers.finetune.split import split_queries
 
 
 class ReferenceRetriever:
@@ -83,10 +84,10 @@ def main() -> None:
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--reuse", action="store_true", help="check a finished run in --output again")
     args = parser.parse_args()
     data = DATA_DIR / "scifact"
     base_dir = args.output / "base"
-    build_base(base_dir)
     config = FinetuneConfig(
         base=str(base_dir),
         output=str(args.output / "model"),
@@ -95,12 +96,14 @@ def main() -> None:
         max_seq_length=args.max_seq_length,
         show_progress=False,
     )
-    start = time.perf_counter()
-    metrics = finetune(data, config, overwrite=True)
-    print(
-        f"finetune: {time.perf_counter() - start:.0f} s, kept: {metrics['kept']}, "
-        f"torch threads {torch.get_num_threads()}"
-    )
+    if args.reuse:
+        metrics = json.loads((args.output / "model" / "metrics.json").read_text())
+    else:
+        build_base(base_dir)
+        start = time.perf_counter()
+        metrics = finetune(data, config, overwrite=True)
+        print(f"finetune: {time.perf_counter() - start:.0f} s")
+    print(f"kept: {metrics['kept']}, torch threads {torch.get_num_threads()}")
     for name in ("base", "fine_tuned"):
         m = metrics[name]
         print(f"  {name:10s} nDCG@10 {m['ndcg@10']:.4f}  MRR@10 {m['mrr@10']:.4f}  Recall@100 {m['recall@100']:.4f}")
@@ -111,7 +114,9 @@ def main() -> None:
         print(f"  {route} branch: largest weight change {branch_change(base, tuned, route):.3e}")
 
     pairs = read_pairs(data)
-    dev_ids = metrics["split"][1]
+    dev_ids = split_queries(
+        list(pairs.queries), dev_ratio=config.dev_ratio, dev_size=config.dev_size, seed=config.seed
+    )[1]
     queries = {q: pairs.queries[q] for q in dev_ids}
     reference = ReferenceRetriever(args.output / "model")
     sample_q, sample_d = list(queries.values())[:50], list(pairs.corpus.values())[:200]
