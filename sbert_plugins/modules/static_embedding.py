@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.modules.padding import pad_rows
+from sbert_plugins.modules.word_cache import WordPieceCache
 
 TOKENIZER_FILE = "tokenizer.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -64,6 +65,7 @@ class StaticEmbedding(nn.Module):
             raise ConfigError("StaticEmbedding needs embedding_weights or embedding_dim")
         self.tokenizer = tokenizer
         self.tokenizer.no_padding()
+        self._cache = WordPieceCache(tokenizer) if WordPieceCache.applies(tokenizer) else None
 
     @property
     def embedding_dim(self) -> int:
@@ -80,7 +82,10 @@ class StaticEmbedding(nn.Module):
             raise ConfigError("a StaticEmbedding model reads whole texts; max_seq_length does not apply to it")
 
     def token_ids(self, texts: list[str], *, truncate: bool = True) -> list[list[int]]:
-        """Token ids of each text, without special tokens (``truncate`` has no effect here)."""
+        """Token ids of each text, without special tokens (``truncate`` has no effect here; a truncation stored
+        in ``tokenizer.json`` applies, as in the reference). WordPiece tokenizers go through a per-word cache."""
+        if self._cache is not None:
+            return self._cache.token_ids(texts)
         return [encoding.ids for encoding in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
 
     def collate(self, ids: list[list[int]], device: torch.device | str = "cpu") -> dict[str, Tensor]:
