@@ -99,9 +99,12 @@ def _cmd_distill_static(args: argparse.Namespace) -> int:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)  # only what this command wrote
         raise
-    if output.exists():
-        output.rmdir()  # empty, checked above
-    partial.rename(output)
+    if output.exists():  # an empty folder the user made: fill it, leave it in place
+        for child in partial.iterdir():
+            child.rename(output / child.name)
+        partial.rmdir()
+    else:
+        partial.rename(output)
     vocabulary = encoder.input_module.tokenizer.get_vocab_size()
     print(f"wrote a StaticEmbedding model ({vocabulary} tokens x {encoder.embedding_dim} dimensions) to {output}")
     return 0
