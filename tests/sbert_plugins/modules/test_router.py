@@ -76,3 +76,15 @@ def test_router_folder_outside_the_model_is_refused(tiny_model_dir: Path, tmp_pa
     config_path.write_text(json.dumps(config))
     with pytest.raises(ConfigError, match="lies outside"):
         SentenceEncoder(tmp_path / "model", device="cpu")
+
+
+def test_legacy_asym_folder_loads(tiny_model_dir: Path, tmp_path: Path) -> None:
+    reference = _reference_router(tiny_model_dir, default_route="document")
+    reference.save(str(tmp_path / "model"))
+    (tmp_path / "model" / "router_config.json").rename(tmp_path / "model" / "config.json")
+    modules = json.loads((tmp_path / "model" / "modules.json").read_text())
+    modules[0]["type"] = "sentence_transformers.models.Asym"
+    (tmp_path / "model" / "modules.json").write_text(json.dumps(modules))
+    ours = SentenceEncoder(tmp_path / "model", device="cpu")
+    np.testing.assert_allclose(ours.encode_queries(TEXTS), reference.encode_query(TEXTS), atol=1e-5)
+    np.testing.assert_allclose(ours.encode_documents(TEXTS), reference.encode_document(TEXTS), atol=1e-5)
