@@ -39,7 +39,8 @@ from sbert_plugins.loading import (
     resolve_model_path,
     save_modules,
 )
-from sbert_plugins.modules import Dense, Pooling, Transformer
+from sbert_plugins.modules import Router, Transformer
+from sbert_plugins.modules.chain import InputModule, chain_output_dim, is_input_module
 from sbert_plugins.onnx_backend import OnnxInt8Transformer
 from sbert_plugins.quantization import OutputPrecision, quantize_embeddings
 from sbert_plugins.similarity import similarity_function
@@ -83,7 +84,8 @@ class SentenceEncoder(nn.Sequential):
     Args:
         model_name_or_path: a local sentence-transformers (or plain Hugging Face) folder, or a Hub id;
             default: ``sentence-transformers/all-MiniLM-L6-v2`` (works offline through its packaged copy).
-        modules: build from these modules instead of loading (the first must be a :class:`Transformer`).
+        modules: build from these modules instead of loading (the first must tokenize: a :class:`Transformer`,
+            :class:`~sbert_plugins.modules.StaticEmbedding`, :class:`~sbert_plugins.modules.Router`, ...).
         device: ``"auto"`` (default: cuda, then mps, then cpu), ``"cpu"``, ``"cuda:0"``, ...
         precision: how :meth:`encode` computes (embeddings are returned as float32 in every mode):
 
@@ -163,8 +165,14 @@ class SentenceEncoder(nn.Sequential):
             )
             settings = read_settings(folder)
             self.source = name
-        if not modules or not isinstance(modules[0], Transformer):
-            raise ConfigError("the first module of a SentenceEncoder must be a Transformer")
+        if not modules or not is_input_module(modules[0]):
+            raise ConfigError(
+                "the first module of a SentenceEncoder must tokenize texts (Transformer, StaticEmbedding, Router, ...)"
+            )
+        if (precision == "int8" or compile_model) and not isinstance(modules[0], Transformer):
+            raise ConfigError(
+                "precision='int8' and compile_model=True need a model whose first module is a Transformer"
+            )
         super().__init__(*modules)
 
         self.prompts: dict[str, str] = dict(settings.prompts if prompts is None else prompts)
@@ -196,32 +204,44 @@ class SentenceEncoder(nn.Sequential):
 
     @property
     def transformer(self) -> Transformer:
+        """The first module, when it is a :class:`Transformer` (ConfigError otherwise)."""
+        if not isinstance(self[0], Transformer):
+            raise ConfigError(f"this model starts with a {type(self[0]).__name__}, not a Transformer")
+        return self[0]
+
+    @property
+    def input_module(self) -> InputModule:
+        """The first module: it tokenizes (a Transformer, StaticEmbedding, Router, ...)."""
         return self[0]  # type: ignore[return-value]
+
+    def _input_for(self, task: str | None) -> InputModule:
+        """The module that tokenizes for ``task``: a Router's route's first module, else the first module."""
+        first = self[0]
+        return first.input_module(task) if isinstance(first, Router) else self.input_module
 
     @property
     def tokenizer(self) -> Any:
-        return self.transformer.tokenizer
+        return self.input_module.tokenizer
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        # A bag-of-words model has no parameters: it runs where its buffers are, or on the CPU.
+        tensor: Tensor | None = next(self.parameters(), None)
+        if tensor is None:
+            tensor = next(self.buffers(), None)
+        return tensor.device if tensor is not None else torch.device("cpu")
 
     @property
-    def max_seq_length(self) -> int:
-        return self.transformer.max_seq_length
+    def max_seq_length(self) -> int | None:
+        """Texts are truncated to this many tokens; None for models that read whole texts (StaticEmbedding)."""
+        return self.input_module.max_seq_length
 
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
-        self.transformer.max_seq_length = value
+        self.input_module.max_seq_length = value  # type: ignore[misc]
 
     def _full_dim(self) -> int:
-        dim = self.transformer.embedding_dim
-        for module in self:
-            if isinstance(module, Pooling):
-                dim = module.output_dim
-            elif isinstance(module, Dense):
-                dim = module.out_features
-        return dim
+        return chain_output_dim(list(self))
 
     @property
     def embedding_dim(self) -> int:
@@ -238,7 +258,12 @@ class SentenceEncoder(nn.Sequential):
 
     def _identity_facts(self) -> dict[str, Any]:
         return {
-            "modules": [module_facts(module) for module in self],
+            # Every module of ours, nested ones too (a Router's branches): each with its config and tokenizer.
+            "modules": [
+                module_facts(module)
+                for module in self.modules()
+                if module is not self and (hasattr(module, "get_config_dict") or hasattr(module, "tokenizer"))
+            ],
             "prompts": self.prompts,
             "default_prompt_name": self.default_prompt_name,
             "similarity_fn_name": self.similarity_fn_name,
@@ -251,9 +276,16 @@ class SentenceEncoder(nn.Sequential):
 
     # ---- encoding ----------------------------------------------------------------------------
 
-    def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
-        """Tokenize, truncate and pad ``texts`` into model inputs (CPU tensors)."""
-        return self.transformer.tokenize(texts)
+    def tokenize(self, texts: list[str], *, task: str | None = None) -> dict[str, Any]:
+        """Tokenize, truncate and pad ``texts`` into model inputs (CPU tensors).
+
+        ``task`` (``"query"``, ``"document"``, ...) picks a Router's route and is kept in ``features["task"]``
+        for its forward pass; models without a Router ignore it.
+        """
+        features: dict[str, Any] = self._input_for(task).tokenize(texts)
+        if isinstance(self[0], Router) and task is not None:
+            features["task"] = task
+        return features
 
     def encode(
         self,
@@ -268,6 +300,7 @@ class SentenceEncoder(nn.Sequential):
         convert_to: Literal["numpy", "torch"] = "numpy",
         show_progress: bool | None = None,
         max_tokens_per_batch: int | None = None,
+        task: str | None = None,
     ) -> Any:
         """Embed one text (1-D result) or a sequence of texts (2-D result, in input order).
 
@@ -282,6 +315,9 @@ class SentenceEncoder(nn.Sequential):
             show_progress: progress bar; by default only for long inputs.
             max_tokens_per_batch: token budget of a batch (texts x longest length); texts are sorted
                 by token length first, so batches carry little padding. Default: 8192.
+            task: the route of a model with a :class:`~sbert_plugins.modules.Router` (``"query"``,
+                ``"document"``, ...). None, the default, takes the Router's default route, as the reference's
+                ``encode`` does; :meth:`encode_queries` and :meth:`encode_documents` pass their task.
 
         Raises:
             TypeError: an element is not a string (the message names its index and type).
@@ -304,6 +340,7 @@ class SentenceEncoder(nn.Sequential):
             prompt_text,
             show_progress,
             max_tokens_per_batch or DEFAULT_TOKENS_PER_BATCH,
+            task,
         )
         if dim:
             embeddings = embeddings[:, :dim]
@@ -328,11 +365,14 @@ class SentenceEncoder(nn.Sequential):
             yield self.encode(chunk, **kwargs)
 
     def encode_queries(self, queries: str | Sequence[str], **kwargs: Any) -> Any:
-        """:meth:`encode` with the model's ``"query"`` prompt (if it has one)."""
+        """:meth:`encode` with the model's ``"query"`` prompt (if it has one) and task (a Router's query route)."""
+        kwargs.setdefault("task", "query")
         return self.encode(queries, prompt_name="query" if "query" in self.prompts else None, **kwargs)
 
     def encode_documents(self, documents: str | Sequence[str], **kwargs: Any) -> Any:
-        """:meth:`encode` with the model's ``"document"`` prompt (if it has one)."""
+        """:meth:`encode` with the model's ``"document"`` prompt (if it has one) and task (a Router's document
+        route)."""
+        kwargs.setdefault("task", "document")
         return self.encode(documents, prompt_name="document" if "document" in self.prompts else None, **kwargs)
 
     def _resolve_prompt(self, prompt_name: str | None, prompt: str | None) -> str:
@@ -352,12 +392,13 @@ class SentenceEncoder(nn.Sequential):
         prompt_text: str,
         show_progress: bool | None,
         max_tokens: int,
+        task: str | None = None,
     ) -> Tensor:
         """Float32 CPU embeddings of ``texts`` in input order."""
         if not texts:
             return torch.empty((0, self._full_dim()), dtype=torch.float32)
-        transformer = self.transformer
-        ids, self.last_truncated_count = self._token_ids(texts)
+        transformer = self._input_for(task)
+        ids, self.last_truncated_count = self._token_ids(transformer, texts)
         lengths = [len(row) for row in ids]
         order = length_sorted_order(lengths)
         prompt_length = len(transformer.token_ids([prompt_text])[0]) - 1 if prompt_text else None
@@ -382,6 +423,8 @@ class SentenceEncoder(nn.Sequential):
                     features = transformer.collate([ids[i] for i in batch], device)
                     if prompt_length is not None:
                         features["prompt_length"] = torch.tensor(prompt_length)
+                    if task is not None and isinstance(self[0], Router):
+                        features["task"] = task  # type: ignore[assignment]
                     embedding = self._infer(features, threads)["sentence_embedding"]
                     outputs.append(embedding.float().cpu())
                     bar.update(len(batch))
@@ -412,27 +455,29 @@ class SentenceEncoder(nn.Sequential):
         state["_compiled"] = None  # a compiled callable does not pickle; the copy compiles again
         return state
 
-    def _token_ids(self, texts: list[str]) -> tuple[list[list[int]], int]:
+    def _token_ids(self, transformer: InputModule, texts: list[str]) -> tuple[list[list[int]], int]:
         """Token ids of ``texts`` truncated to ``max_seq_length``, and how many texts were longer.
 
         A text far longer than the model reads is tokenized only up to a word boundary past what
         ``max_seq_length`` tokens can cover: a megabyte-long text costs no more than a page.
         """
-        limit = self.transformer.max_seq_length
+        limit = transformer.max_seq_length
+        if limit is None:  # a model that reads any length (e.g. static embeddings) truncates nothing
+            return transformer.token_ids(texts), 0
         heads = [head_of(text, limit * CHARS_PER_TOKEN_BOUND) for text in texts]
-        ids = self.transformer.token_ids(heads)
+        ids = transformer.token_ids(heads)
         at_limit = [i for i, row in enumerate(ids) if len(row) >= limit]
         count = 0
         if at_limit:
-            untruncated = self.transformer.token_ids([heads[i] for i in at_limit], truncate=False)
+            untruncated = transformer.token_ids([heads[i] for i in at_limit], truncate=False)
             for i, row in zip(at_limit, untruncated, strict=True):
                 if len(row) > limit:  # the head alone is too long, so the whole text is: same first tokens
                     count += 1
                 elif heads[i] is not texts[i]:  # cut, and the head does not settle it: read the whole text
-                    ids[i], longer = self._whole_text_ids(texts[i])
+                    ids[i], longer = _whole_text_ids(transformer, texts[i], limit)
                     count += longer
         for i in [i for i, head in enumerate(heads) if head is not texts[i] and len(ids[i]) < limit]:
-            ids[i], longer = self._whole_text_ids(texts[i])  # mostly blank text: the head held too few tokens
+            ids[i], longer = _whole_text_ids(transformer, texts[i], limit)  # mostly blank: the head held too few
             count += longer
         if count:
             logger.warning(
@@ -442,10 +487,6 @@ class SentenceEncoder(nn.Sequential):
                 limit,
             )
         return ids, count
-
-    def _whole_text_ids(self, text: str) -> tuple[list[int], int]:
-        full = self.transformer.token_ids([text], truncate=False)[0]
-        return self.transformer.token_ids([text])[0], int(len(full) > self.transformer.max_seq_length)
 
     # ---- saving ------------------------------------------------------------------------------
 
@@ -467,6 +508,11 @@ class SentenceEncoder(nn.Sequential):
             "pytorch": torch.__version__,
         }
         write_json(folder / MODEL_CONFIG_FILE, settings.to_json(versions))
+
+
+def _whole_text_ids(transformer: InputModule, text: str, limit: int) -> tuple[list[int], int]:
+    full = transformer.token_ids([text], truncate=False)[0]
+    return transformer.token_ids([text])[0], int(len(full) > limit)
 
 
 def _check_truncate_dim(truncate_dim: int | None, full_dim: int) -> int | None:

@@ -20,7 +20,9 @@ from torch import nn
 from sbert_plugins._jsonio import read_json, write_json
 from sbert_plugins._paths import path_inside
 from sbert_plugins.errors import ConfigError, ModelNotFoundError
-from sbert_plugins.modules import Dense, Normalize, Pooling, Transformer
+from sbert_plugins.modules import Pooling, Transformer
+from sbert_plugins.modules.chain import is_input_module
+from sbert_plugins.modules.registry import LoadOptions, load_module
 
 logger = logging.getLogger(__name__)
 
@@ -127,14 +129,6 @@ def _not_found_message(name: str, tried: list[str]) -> str:
     )
 
 
-_MODULE_CLASSES: dict[str, type[nn.Module]] = {
-    "Transformer": Transformer,
-    "Pooling": Pooling,
-    "Dense": Dense,
-    "Normalize": Normalize,
-}
-
-
 def load_modules(
     folder: Path,
     *,
@@ -145,7 +139,8 @@ def load_modules(
     """Build the module chain described by ``folder/modules.json``.
 
     A plain Hugging Face folder (no ``modules.json``) becomes Transformer + mean pooling, with a warning.
-    Only known module types are built: a config file never makes us import an arbitrary class.
+    Only the module types of :mod:`sbert_plugins.modules.registry` are built: a config file never makes us
+    import an arbitrary class.
     """
     if not (folder / MODULES_FILE).is_file():
         logger.warning("%s has no %s: using Transformer + mean pooling", folder, MODULES_FILE)
@@ -155,28 +150,21 @@ def load_modules(
         return [transformer, Pooling(transformer.embedding_dim, "mean")]
 
     entries = _read_modules_json(folder / MODULES_FILE)
+    options = LoadOptions(allow_pickle, trust_remote_code, dict(model_kwargs or {}))
     modules: list[nn.Module] = []
     for index, entry in enumerate(entries):
-        kind = str(entry.get("type", "")).rsplit(".", 1)[-1]
-        cls = _MODULE_CLASSES.get(kind)
-        if cls is None:
-            raise ConfigError(
-                f"{folder / MODULES_FILE}: entry {index} has unsupported module type {entry.get('type')!r}; "
-                f"supported: {sorted(_MODULE_CLASSES)}"
-            )
         sub = path_inside(folder, str(entry.get("path", "")), named_in=folder / MODULES_FILE)
-        if cls is Transformer:
-            modules.append(
-                Transformer.load(
-                    sub, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, model_kwargs=model_kwargs
-                )
-            )
-        elif cls is Dense:
-            modules.append(Dense.load(sub, allow_pickle=allow_pickle))
-        else:
-            modules.append(cls.load(sub))  # type: ignore[attr-defined]
-    if not modules or not isinstance(modules[0], Transformer):
-        raise ConfigError(f"{folder / MODULES_FILE}: the first module must be a Transformer")
+        try:
+            modules.append(load_module(str(entry.get("type", "")), sub, options))
+        except ConfigError as exc:
+            raise ConfigError(f"{folder / MODULES_FILE}: entry {index} has {exc}") from exc
+    if not modules or not is_input_module(modules[0]):
+        raise ConfigError(
+            f"{folder / MODULES_FILE}: the first module must tokenize texts "
+            f"(Transformer, StaticEmbedding, WordEmbeddings, BoW or Router), found {type(modules[0]).__name__}"
+            if modules
+            else f"{folder / MODULES_FILE}: lists no modules"
+        )
     return modules
 
 
@@ -195,8 +183,9 @@ def save_modules(modules: list[nn.Module], folder: Path) -> None:
     """Write the module chain and ``modules.json`` in the sentence-transformers layout."""
     entries = []
     for idx, module in enumerate(modules):
-        # The transformer lives at the folder's root, as Hugging Face tools expect.
-        rel = "" if isinstance(module, Transformer) else f"{idx}_{type(module).__name__}"
+        # The first (input) module lives at the folder's root, as the reference and Hugging Face tools expect.
+        root = idx == 0 and is_input_module(module) and getattr(module, "save_in_root", True)
+        rel = "" if root else f"{idx}_{type(module).__name__}"
         module.save(folder / rel)  # type: ignore[operator]
         entries.append({"idx": idx, "name": str(idx), "path": rel, "type": module.st_type})  # type: ignore[union-attr]
     write_json(folder / MODULES_FILE, entries)

@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 VENDORS = {"qdrant_client", "chromadb", "langchain_core", "langchain_qdrant", "langchain_chroma", "ray", "onnxruntime"}
+VENDORS |= {"model2vec"}  # the [static] extra (integrations.static_distill)
 BANNED = {
     "sbert_plugins": {"trainers", "integrations", "sentence_transformers"} | VENDORS,
     "trainers": {"integrations", "sentence_transformers"} | VENDORS,

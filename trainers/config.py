@@ -68,6 +68,9 @@ class TrainingConfig(BaseModel):
         logging_steps: log the mean loss and learning rate every this many optimizer steps.
         show_progress: show a progress bar with the running loss.
         num_threads: ``torch.set_num_threads`` for the run (``None``: leave torch's choice).
+        router_mapping: for a model with a :class:`~sbert_plugins.modules.Router`, the task (route) of each
+            text column, e.g. ``{"query": "query", "positive": "document", "negative_1": "document"}`` (the
+            reference's ``router_mapping``); columns left out take the Router's default route.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
@@ -105,6 +108,7 @@ class TrainingConfig(BaseModel):
     logging_steps: int = Field(10, ge=1)
     show_progress: bool = True
     num_threads: int | None = Field(None, ge=1)
+    router_mapping: dict[str, str] = Field(default_factory=dict)
 
     def __init__(self, **settings: object) -> None:
         try:

@@ -30,10 +30,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from sbert_plugins.errors import ConfigError
+from sbert_plugins.modules import Router
 from trainers import checkpoint as ckpt
 from trainers import distributed
 from trainers.config import TrainingConfig
 from trainers.data import TrainingDataset, load_datasets
+from trainers.losses._base import features_to_device
 from trainers.model_card import write_model_card
 from trainers.optim import build_optimizer, build_scheduler, trainable_parameters
 from trainers.samplers import Batch, BatchSampler, interleave, make_sampler, shard
@@ -97,6 +99,7 @@ class Trainer:
         if tokenize is None and not all(getattr(loss, "takes_texts", False) for loss in self.losses.values()):
             raise ConfigError(f"{type(model).__name__} has no tokenize(texts) method; use losses that take texts")
         self._tokenize: Callable[[list[str]], dict[str, Tensor]] = tokenize  # type: ignore[assignment]
+        _check_router_mapping(model, self.config.router_mapping, self.datasets)
         self.output_dir = Path(self.config.output_dir)
         self.state = TrainerState()
         self.world = distributed.world_info()
@@ -297,9 +300,10 @@ class Trainer:
         if getattr(self.losses[name], "takes_texts", False):
             return columns, labels
         features = []
-        for texts in columns:
-            batch = self._tokenize(texts)
-            features.append({k: v.to(device, non_blocking=True) for k, v in batch.items()})
+        for column, texts in zip(dataset.columns, columns, strict=True):
+            task = self.config.router_mapping.get(column)
+            batch = self._tokenize(texts) if task is None else self._tokenize(texts, task=task)  # type: ignore[call-arg]
+            features.append(features_to_device(batch, device))
         return features, labels
 
     def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -494,3 +498,23 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def _check_router_mapping(
+    model: nn.Module, mapping: Mapping[str, str], datasets: Mapping[str, TrainingDataset]
+) -> None:
+    """Every mapped column exists and every task has a route in the model's Router."""
+    if not mapping:
+        return
+    router = model[0] if isinstance(model, nn.Sequential) and len(model) else None
+    if not isinstance(router, Router):
+        raise ConfigError("router_mapping is set, but the model's first module is not a Router; remove router_mapping")
+    columns = {column for dataset in datasets.values() for column in dataset.columns}
+    unknown = sorted(set(mapping) - columns)
+    if unknown:
+        raise ConfigError(f"router_mapping names columns {unknown} that no dataset has; columns: {sorted(columns)}")
+    for column, task in mapping.items():
+        try:
+            router.route_for(task)
+        except ConfigError as exc:
+            raise ConfigError(f"router_mapping[{column!r}]: {exc}") from exc

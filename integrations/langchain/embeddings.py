@@ -142,6 +142,7 @@ class SBERTEmbeddings(BaseModel, Embeddings):
                 normalize=self.normalize,
                 truncate_dim=self.truncate_dim,
                 show_progress=self.show_progress,
+                task=kind,  # a Router model's query or document route
             )
         vectors: Vectors = embeddings.tolist()
         return vectors

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from sbert_plugins._jsonio import read_json, write_json
-from sbert_plugins.errors import ConfigError, UnsafeModelError
+from sbert_plugins._jsonio import read_json
+from sbert_plugins.errors import ConfigError
+from sbert_plugins.modules._files import load_weights, save_module
 
 # Only these activations are accepted from a config file: loading never imports an arbitrary class.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -50,6 +49,10 @@ class Dense(nn.Module):
             )
         self.linear = nn.Linear(in_features, out_features, bias=bias)
 
+    @property
+    def output_dim(self) -> int:
+        return self.out_features
+
     def forward(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
         features["sentence_embedding"] = self.activation(self.linear(features["sentence_embedding"]))
         return features
@@ -63,9 +66,7 @@ class Dense(nn.Module):
         }
 
     def save(self, path: Path) -> None:
-        write_json(path / "config.json", self.get_config_dict())
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(path / "model.safetensors"))
+        save_module(self, path, self.get_config_dict())
 
     @classmethod
     def load(cls, path: Path, *, allow_pickle: bool = False) -> Dense:
@@ -90,24 +91,10 @@ class Dense(nn.Module):
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{path / 'config.json'}: in_features and out_features must be integers ({exc})") from exc
         try:
-            dense.load_state_dict(_load_weights(path, allow_pickle=allow_pickle))
+            dense.load_state_dict(load_weights(path, allow_pickle=allow_pickle, owner="Dense"))
         except RuntimeError as exc:  # shapes that disagree with config.json
             raise ConfigError(
                 f"{path}: the weights do not fit config.json (in_features={dense.in_features}, "
                 f"out_features={dense.out_features}): {str(exc).splitlines()[-1].strip()}"
             ) from exc
         return dense
-
-
-def _load_weights(path: Path, *, allow_pickle: bool) -> dict[str, Tensor]:
-    if (path / "model.safetensors").is_file():
-        return load_file(str(path / "model.safetensors"))
-    if (path / "pytorch_model.bin").is_file():
-        if not allow_pickle:
-            raise UnsafeModelError(
-                f"{path / 'pytorch_model.bin'} holds pickled weights, which can run code when loaded; "
-                "pass allow_pickle=True (--allow-pickle on the command line) if you trust this model, "
-                "or convert it to safetensors"
-            )
-        return torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    raise ConfigError(f"{path}: no model.safetensors (or pytorch_model.bin) found for the Dense layer")

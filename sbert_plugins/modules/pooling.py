@@ -59,11 +59,14 @@ class Pooling(nn.Module):
         prompt_length = features.get("prompt_length")
         if not self.include_prompt and prompt_length is not None:
             mask = _without_prompt(mask, int(prompt_length))
-        features["sentence_embedding"] = torch.cat([self._pool(mode, tokens, mask) for mode in self.modes], dim=-1)
+        weights_sum = features.get("token_weights_sum")  # set by WordWeights: the mean becomes a weighted mean
+        features["sentence_embedding"] = torch.cat(
+            [self._pool(mode, tokens, mask, weights_sum) for mode in self.modes], dim=-1
+        )
         return features
 
     @staticmethod
-    def _pool(mode: str, tokens: Tensor, mask: Tensor) -> Tensor:
+    def _pool(mode: str, tokens: Tensor, mask: Tensor, weights_sum: Tensor | None = None) -> Tensor:
         # Sums run in float32 even when the transformer ran in half precision.
         acc = torch.float32 if tokens.dtype in (torch.float16, torch.bfloat16) else tokens.dtype
         weights = mask.unsqueeze(-1).to(acc)
@@ -80,7 +83,7 @@ class Pooling(nn.Module):
             left_padding = mask.to(torch.int32).argmax(dim=1).view(-1, 1, 1)
             weights = weights * (positions - left_padding)
         summed = (tokens.to(acc) * weights).sum(dim=1)
-        count = weights.sum(dim=1).clamp(min=1e-9)
+        count = (weights.sum(dim=1) if weights_sum is None else weights_sum.unsqueeze(-1).to(acc)).clamp(min=1e-9)
         if mode == "mean_sqrt_len_tokens":
             count = count.sqrt()
         return (summed / count).to(tokens.dtype)

@@ -15,6 +15,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, 
 from sbert_plugins._jsonio import read_json, write_json
 from sbert_plugins._quiet import without_hf_progress_bars
 from sbert_plugins.errors import ConfigError, UnsafeModelError
+from sbert_plugins.modules.padding import pad_rows
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class Transformer(nn.Module):
         inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
         output = (self.auto_model if model is None else model)(**inputs, return_dict=True)
         features["token_embeddings"] = output.last_hidden_state
+        if getattr(self.auto_model.config, "output_hidden_states", False):
+            features["all_layer_embeddings"] = output.hidden_states  # read by WeightedLayerPooling
         return features
 
     def prepare(self, texts: list[str]) -> list[str]:
@@ -79,17 +82,8 @@ class Transformer(nn.Module):
 
     def collate(self, ids: list[list[int]], device: torch.device | str = "cpu") -> dict[str, Tensor]:
         """Pad a batch of token id lists into ``input_ids``/``attention_mask`` (+ ``token_type_ids``)."""
-        longest = max((len(row) for row in ids), default=0)
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        input_ids = torch.full((len(ids), longest), pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(ids), longest), dtype=torch.long)
-        left = self.tokenizer.padding_side == "left"
-        for i, row in enumerate(ids):
-            if not row:
-                continue
-            span = slice(longest - len(row), longest) if left else slice(0, len(row))
-            input_ids[i, span] = torch.tensor(row, dtype=torch.long)
-            attention_mask[i, span] = 1
+        input_ids, attention_mask = pad_rows(ids, pad_id=pad_id, left=self.tokenizer.padding_side == "left")
         features = {"input_ids": input_ids, "attention_mask": attention_mask}
         if self._uses_token_types:
             features["token_type_ids"] = torch.zeros_like(input_ids)

@@ -21,6 +21,7 @@ import torch
 from sbert_plugins.encoder import SentenceEncoder
 from sbert_plugins.errors import ModelNotFoundError
 from sbert_plugins.loading import packaged_default_path
+from sbert_plugins.modules import Router
 from trainers.checkpoint import CHECKPOINTS_DIR, list_checkpoints
 from trainers.config import TrainingConfig
 from trainers.finetune.card import write_outputs
@@ -313,6 +314,7 @@ def _train(
         save_steps=config.checkpoint_steps,
         save_total_limit=1,
         show_progress=config.show_progress,
+        router_mapping=query_document_mapping(model, list(rows[0])),
     )
     loss: MultipleNegativesRankingLoss = (
         CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.cached_above)
@@ -466,3 +468,11 @@ def _evaluate_reranker(
     weight = choose_fusion_weight(scored(validation_ids))
     dev = scored(dev_ids)
     return {"reranked": rerank_metrics(dev, 1.0), "fused": rerank_metrics(dev, weight), "fusion_weight": weight}
+
+
+def query_document_mapping(model: SentenceEncoder, columns: Sequence[str]) -> dict[str, str]:
+    """For a model with a Router: the ``query`` column takes the query route, the others the document
+    route (so both branches train); an empty mapping for other models."""
+    if not isinstance(model[0], Router):
+        return {}
+    return {column: "query" if column == "query" else "document" for column in columns}

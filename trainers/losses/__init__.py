@@ -11,6 +11,7 @@ Pick a loss by the shape of the data:
 - (text, text) + class id: SoftmaxLoss (NLI)
 - (text, text) + 1/0: ContrastiveLoss, OnlineContrastiveLoss
 - (anchor, positive[, negatives...]), no label: MultipleNegativesRankingLoss (also CoSENTLoss/AnglELoss),
+  MultipleNegativesSymmetricRankingLoss (also positive → anchor; Cached... for big batches),
   GISTEmbedLoss (a guide model drops false negatives), MegaBatchMarginLoss (two columns); batches larger
   than memory: CachedMultipleNegativesRankingLoss, CachedGISTEmbedLoss (GradCache: the same loss)
 - truncatable embeddings: MatryoshkaLoss (width), AdaptiveLayerLoss (depth), Matryoshka2dLoss (both) wrap a loss
@@ -43,6 +44,7 @@ from trainers.losses.batch_hard_triplet import BatchHardTripletLoss
 from trainers.losses.batch_semi_hard_triplet import BatchSemiHardTripletLoss
 from trainers.losses.cached_gist_embed import CachedGISTEmbedLoss
 from trainers.losses.cached_multiple_negatives_ranking import CachedMultipleNegativesRankingLoss
+from trainers.losses.cached_multiple_negatives_symmetric_ranking import CachedMultipleNegativesSymmetricRankingLoss
 from trainers.losses.contrastive import ContrastiveLoss
 from trainers.losses.contrastive_tension import ContrastiveTensionLoss
 from trainers.losses.contrastive_tension_in_batch_negatives import ContrastiveTensionLossInBatchNegatives
@@ -68,6 +70,7 @@ from trainers.losses.matryoshka_2d import Matryoshka2dLoss
 from trainers.losses.mega_batch_margin import MegaBatchMarginLoss
 from trainers.losses.mse import MSELoss
 from trainers.losses.multiple_negatives_ranking import MultipleNegativesRankingLoss
+from trainers.losses.multiple_negatives_symmetric_ranking import MultipleNegativesSymmetricRankingLoss
 from trainers.losses.online_contrastive import OnlineContrastiveLoss
 from trainers.losses.softmax import SoftmaxLoss
 from trainers.losses.triplet import TripletLoss
@@ -82,6 +85,7 @@ __all__ = [
     "BinaryCrossEntropyLoss",
     "CachedGISTEmbedLoss",
     "CachedMultipleNegativesRankingLoss",
+    "CachedMultipleNegativesSymmetricRankingLoss",
     "CoSENTLoss",
     "ContrastiveLoss",
     "ContrastiveTensionLoss",
@@ -102,6 +106,7 @@ __all__ = [
     "MatryoshkaLoss",
     "MegaBatchMarginLoss",
     "MultipleNegativesRankingLoss",
+    "MultipleNegativesSymmetricRankingLoss",
     "OnlineContrastiveLoss",
     "PListMLELoss",
     "RankNetLoss",

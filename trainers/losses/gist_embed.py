@@ -131,7 +131,15 @@ class GISTEmbedLoss(EmbeddingLoss):
     def _guide_features(self, features: Mapping[str, Tensor], device: torch.device) -> dict[str, Tensor]:
         if not self.must_retokenize:
             return features_to_device(features, device)
-        texts = self.model.tokenizer.batch_decode(features["input_ids"], skip_special_tokens=True)
+        tokenizer = self.model.tokenizer
+        # A Hugging Face tokenizer has batch_decode; a StaticEmbedding's `tokenizers.Tokenizer` has decode_batch.
+        decode = getattr(tokenizer, "batch_decode", None) or tokenizer.decode_batch
+        ids = (
+            features["input_ids"].masked_fill(features["attention_mask"] == 0, 0)
+            if "attention_mask" in features
+            else features["input_ids"]
+        )
+        texts = decode(ids.tolist(), skip_special_tokens=True)
         return features_to_device(self.guide.tokenize(texts), device)
 
     # ---- the maths ----------------------------------------------------------------------------
@@ -226,5 +234,7 @@ def _tokenizers_differ(model: nn.Module, guide: nn.Module) -> bool:
     model_tokenizer, guide_tokenizer = getattr(model, "tokenizer", None), getattr(guide, "tokenizer", None)
     if model_tokenizer is None or guide_tokenizer is None:
         raise ConfigError("GISTEmbedLoss needs a model and a guide with a tokenizer (SentenceEncoder)")
-    shorter = getattr(guide, "max_seq_length", 0) < getattr(model, "max_seq_length", 0)
+    # None: the model reads whole texts (StaticEmbedding), so any limit of the guide is shorter.
+    guide_limit, model_limit = getattr(guide, "max_seq_length", None), getattr(model, "max_seq_length", None)
+    shorter = guide_limit is not None and (model_limit is None or guide_limit < model_limit)
     return bool(shorter or model_tokenizer.get_vocab() != guide_tokenizer.get_vocab())

@@ -116,6 +116,10 @@ CASES: dict[str, Case] = {
     "MarginMSELoss": Case(columns=(ANCHORS, POSITIVES, NEGATIVES, SECOND_NEGATIVES), labels=TEACHER_SCORES),
     "SoftmaxLoss": Case(kwargs={"num_labels": 3}, columns=(ANCHORS, NEGATIVES), labels=NLI),
     "CachedMultipleNegativesRankingLoss": Case(kwargs={"mini_batch_size": 3}, columns=(ANCHORS, POSITIVES, NEGATIVES)),
+    "MultipleNegativesSymmetricRankingLoss": Case(columns=(ANCHORS, POSITIVES, NEGATIVES)),
+    "CachedMultipleNegativesSymmetricRankingLoss": Case(
+        kwargs={"mini_batch_size": 3}, columns=(ANCHORS, POSITIVES, NEGATIVES)
+    ),
     "GISTEmbedLoss": Case(kwargs={"guide": GUIDE}, columns=(ANCHORS, POSITIVES, NEGATIVES)),
     "CachedGISTEmbedLoss": Case(kwargs={"guide": GUIDE, "mini_batch_size": 3}, columns=(ANCHORS, POSITIVES, NEGATIVES)),
     "MegaBatchMarginLoss": Case(kwargs={"mini_batch_size": 3}),
