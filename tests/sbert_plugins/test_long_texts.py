@@ -39,7 +39,7 @@ def test_mostly_blank_long_texts_are_still_read_whole(tiny_encoder: SentenceEnco
     sparse = "dog" + " " * 10_000 + "cat"  # few tokens over many characters: the head does not settle it
     blob = "x" * 10_000  # no word boundary at all
     whole = [tiny_encoder.transformer.token_ids([t])[0] for t in (sparse, blob)]
-    ids, truncated = tiny_encoder._token_ids([sparse, blob])
+    ids, truncated = tiny_encoder._token_ids(tiny_encoder.transformer, [sparse, blob])
     assert ids == whole and truncated == 0
 
 
