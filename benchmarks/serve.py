@@ -81,11 +81,11 @@ class Server:
                 self.process.wait()
 
 
-def start_ours(model: Path, env: dict[str, str], log: Path, precision: str) -> Server:
+def start_ours(model: Path, env: dict[str, str], log: Path, precision: str, extra: list[str]) -> Server:
     port = free_port()
     script = Path(sys.executable).parent / "sbert-plugins"
     command = [str(script), "serve", "--model", str(model), "--model-id", MODEL_NAME, "--port", str(port)]
-    command += ["--device", "cpu", "--precision", precision]
+    command += ["--device", "cpu", "--precision", precision, *extra]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
     return Server("sbert-plugins", f"http://127.0.0.1:{port}", "/v1/embeddings", process, log)
@@ -181,7 +181,7 @@ async def run(args: argparse.Namespace) -> None:
     }
     env["DO_NOT_TRACK"] = "1"
     logs = Path(tempfile.mkdtemp(prefix="serve-bench-"))
-    ours = start_ours(model, env, logs / "ours.log", args.precision)
+    ours = start_ours(model, env, logs / "ours.log", args.precision, args.ours_args.split())
     infinity = start_infinity(args.infinity, model, env, logs / "infinity.log", args.precision)
     try:
         await asyncio.gather(wait_ready(ours, "/health"), wait_ready(infinity, "/health"))
@@ -203,7 +203,7 @@ async def run(args: argparse.Namespace) -> None:
             f"min cosine ours vs Infinity on 4 sentences: {cosine:.6f}"
         )
         print(
-            f"ours: sbert-plugins serve --device cpu --precision {args.precision} "
+            f"ours: sbert-plugins serve --device cpu --precision {args.precision} {args.ours_args} "
             "(defaults: --max-wait-ms 2 --max-batch-texts 512, no access log)"
         )
         print(
@@ -282,6 +282,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--datasets", nargs="+", default=["stsb", "scifact"], choices=["stsb", "scifact"])
     parser.add_argument("--requests-scale", type=float, default=1.0, help="scale the requests sent per measurement")
+    parser.add_argument("--ours-args", default="", help="extra options for sbert-plugins serve, e.g. '--max-wait-ms 5'")
     parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for both servers")
     parser.add_argument(
         "--precision", default="fp32", choices=["fp32", "bf16"], help="both sides: ours --precision, Infinity --dtype"

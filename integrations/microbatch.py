@@ -119,9 +119,14 @@ class _LoopQueue:
             self._pending, self._queued = [], 0
             raise
         except Exception as exc:
-            for request in group:
-                if not request.future.done():
-                    request.future.set_exception(exc)
+            if len(group) > 1:
+                # One request's items may be what failed: encode each request alone, so that only the
+                # requests that fail on their own receive an error.
+                for request in group:
+                    await self._encode_group([request])
+                return
+            if not group[0].future.done():
+                group[0].future.set_exception(exc)
             return
         offset = 0
         for request in group:
@@ -138,8 +143,9 @@ class MicroBatcher:
     what ``encode`` returned for the whole batch). Requests with equal ``key`` that are waiting at the
     same time are concatenated and encoded by a single ``encode`` call (the first request's), which runs
     in a worker thread; requests with different keys (e.g. queries and documents, which take different
-    prompts) are encoded apart, one group after the other. If ``encode`` raises, every request of that
-    group receives the exception; the other groups and later batches are not affected.
+    prompts) are encoded apart, one group after the other. If ``encode`` raises on a group, each of its
+    requests is encoded alone, and only those that fail alone receive their exception; other groups and
+    later batches are not affected.
 
     Args:
         max_wait_s: when a batch is not full, wait up to this long for more requests before encoding

@@ -36,7 +36,7 @@ if (
 
 from integrations.serve.app import create_app, load_app
 from integrations.serve.gate import ServingState
-from integrations.serve.server import DrainingServer, build_server, serve
+from integrations.serve.server import DrainingServer, build_server, serve, serve_in_thread
 from integrations.serve.settings import API_KEY_ENV, ServeSettings
 
 __all__ = [
@@ -48,4 +48,5 @@ __all__ = [
     "create_app",
     "load_app",
     "serve",
+    "serve_in_thread",
 ]

@@ -59,7 +59,7 @@ def create_app(
         max_queued_items=settings.max_queued_texts,
     )
     metrics = ServerMetrics(lambda: batcher.queued_items)
-    engine = EmbeddingEngine(encoder, batcher, metrics)
+    engine = EmbeddingEngine(encoder, batcher, metrics, max_tokens_per_batch=settings.max_tokens_per_batch)
     scorer = RerankScorer(engine, cross_encoder, fusion_weight=settings.fusion_weight, observer=metrics)
     state = ServingState()
     overloaded = {"Retry-After": str(settings.retry_after_s)}

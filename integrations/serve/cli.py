@@ -49,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--max-chars", type=int, default=50_000, help="characters per text (more: 413)")
     parser.add_argument("--max-queued-texts", type=int, default=8192, help="queued texts before answering 503")
     parser.add_argument("--max-batch-texts", type=int, default=512, help="texts gathered into one encode call")
+    parser.add_argument(
+        "--max-tokens-per-batch", type=int, default=None, help="token budget of a forward pass (default: the encoder's)"
+    )
     parser.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a batch that is not full waits")
     parser.add_argument("--shutdown-timeout", type=int, default=30, help="seconds in-flight requests may take")
     parser.add_argument("--access-log", action="store_true", help="log each request (never its headers)")
@@ -85,6 +88,7 @@ def _settings(args: argparse.Namespace, api_key: str | None) -> ServeSettings:
         max_chars_per_input=args.max_chars,
         max_queued_texts=args.max_queued_texts,
         max_batch_texts=args.max_batch_texts,
+        max_tokens_per_batch=args.max_tokens_per_batch,
         max_wait_ms=args.max_wait_ms,
         shutdown_timeout_s=args.shutdown_timeout,
     )

@@ -47,12 +47,21 @@ class EmbeddingEngine:
         batcher: gathers the texts of requests waiting at the same time; its bounds are the server's
             queue and batch limits.
         observer: told the size (texts and tokens) and duration of each encoded batch.
+        max_tokens_per_batch: the token budget of one forward pass (default: the encoder's).
     """
 
-    def __init__(self, encoder: SentenceEncoder, batcher: MicroBatcher, observer: BatchObserver | None = None) -> None:
+    def __init__(
+        self,
+        encoder: SentenceEncoder,
+        batcher: MicroBatcher,
+        observer: BatchObserver | None = None,
+        *,
+        max_tokens_per_batch: int | None = None,
+    ) -> None:
         self.encoder = encoder
         self.batcher = batcher
         self.observer = observer
+        self.max_tokens_per_batch = max_tokens_per_batch
 
     async def embed(self, texts: list[str], kind: Kind) -> Embedded:
         """Embed ``texts`` (at least one) as queries or documents (the model's saved prompts), batched
@@ -77,7 +86,7 @@ class EmbeddingEngine:
         with encoder_lock(encoder):
             counts = [len(ids) for ids in encoder.transformer.token_ids(texts)]
             encode = encoder.encode_queries if kind == "query" else encoder.encode_documents
-            vectors = encode(texts, show_progress=False)
+            vectors = encode(texts, show_progress=False, max_tokens_per_batch=self.max_tokens_per_batch)
         if self.observer is not None:
             self.observer.observe_batch(kind, len(texts), sum(counts), time.perf_counter() - start)
         return list(zip(vectors, counts, strict=True))

@@ -4,6 +4,10 @@ finish (up to ``shutdown_timeout_s``), then exits."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 import uvicorn
@@ -12,6 +16,7 @@ from fastapi import FastAPI
 from integrations.serve.app import load_app
 from integrations.serve.gate import ServingState
 from integrations.serve.settings import ServeSettings
+from sbert_plugins.errors import IntegrationError
 
 
 class DrainingServer(uvicorn.Server):
@@ -85,3 +90,33 @@ def serve(settings: ServeSettings, *, log_level: str = "info", access_log: bool 
         access_log=access_log,
     )
     server.run()
+
+
+@contextmanager
+def serve_in_thread(app: FastAPI, *, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 60.0) -> Iterator[str]:
+    """Serve ``app`` from a background thread (tests, notebooks) and yield its base URL, e.g.
+    ``http://127.0.0.1:PORT``; on exit, shut down as on SIGTERM and wait for the thread.
+
+    Args:
+        host: the interface to bind (default: loopback).
+        port: the TCP port; 0 (default) takes a free one.
+        timeout_s: how long starting may take.
+
+    Raises:
+        IntegrationError: the server did not start (e.g. the port is taken).
+    """
+    server = build_server(app, host=host, port=port, log_level="warning")
+    thread = threading.Thread(target=server.run, name="sbert-plugins-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.drain()
+            raise IntegrationError(f"the server did not start on {host}:{port} within {timeout_s:.0f} s")
+        time.sleep(0.01)
+    try:
+        bound = server.servers[0].sockets[0].getsockname()
+        yield f"http://{host if ':' not in host else f'[{host}]'}:{bound[1]}"
+    finally:
+        server.drain()
+        thread.join(timeout=timeout_s)

@@ -34,6 +34,8 @@ class ServeSettings(BaseModel):
         max_queued_texts: texts waiting to be encoded; past it, requests get 503 with ``Retry-After``.
         max_batch_texts: at most this many texts are gathered into one ``encode`` call (which splits
             them into forward passes by its token budget).
+        max_tokens_per_batch: the token budget of one forward pass (texts x longest length), passed to
+            :meth:`~sbert_plugins.SentenceEncoder.encode` (default: the encoder's).
         max_wait_ms: how long an idle server waits for more requests to join a batch that is not full.
         retry_after_s: the ``Retry-After`` the server sends with a 503.
         shutdown_timeout_s: after SIGTERM, how long requests in flight may take to finish.
@@ -60,6 +62,7 @@ class ServeSettings(BaseModel):
     max_request_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     max_queued_texts: int = Field(default=8192, gt=0)
     max_batch_texts: int = Field(default=512, gt=0)
+    max_tokens_per_batch: int | None = Field(default=None, gt=0)
     max_wait_ms: float = Field(default=2.0, ge=0.0)
     retry_after_s: int = Field(default=1, gt=0)
     shutdown_timeout_s: int = Field(default=30, gt=0)

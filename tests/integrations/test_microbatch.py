@@ -79,6 +79,26 @@ def test_a_full_queue_refuses_without_queueing_and_recovers() -> None:
     asyncio.run(run())
 
 
+def test_a_failing_request_fails_alone() -> None:
+    encode = Recorder()
+
+    def picky(items: list[int]) -> list[int]:
+        if any(item < 0 for item in items):
+            raise ValueError("negative item")
+        return encode(items)
+
+    batcher = MicroBatcher()
+
+    async def run() -> list[object]:
+        requests = [[1, 2], [-1], [3]]
+        return await asyncio.gather(*(batcher.submit("k", items, picky) for items in requests), return_exceptions=True)
+
+    good, bad, other = asyncio.run(run())
+    assert list(good) == [2, 4] and list(other) == [6]  # type: ignore[call-overload]
+    assert isinstance(bad, ValueError)
+    assert encode.calls == [[1, 2], [3]]
+
+
 @pytest.mark.parametrize(
     "kwargs", [{"max_wait_s": -1}, {"max_batch_items": 0}, {"max_queued_items": True}, {"max_batch_items": 2.5}]
 )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +11,9 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from integrations.serve import DrainingServer, ServeSettings, build_server, create_app
+from fastapi import FastAPI
+
+from integrations.serve import ServeSettings, create_app, serve_in_thread
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.cross_encoder import CrossEncoder
 
@@ -22,18 +22,15 @@ MODEL_ID = "tiny"
 
 
 class RunningServer:
-    """A server started by :func:`running`: its ``url``, its app and the uvicorn server."""
+    """A server started by :func:`running`: its base ``url`` and its app."""
 
-    def __init__(self, server: DrainingServer) -> None:
-        self.server = server
-        self.app = server.config.app
-        port = server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+    def __init__(self, url: str, app: FastAPI) -> None:
+        self.url = url
+        self.app = app
 
     def metric(self, name: str, **labels: str) -> float:
         """The current value of a Prometheus sample (0.0 when it has not been recorded yet)."""
-        registry = self.app.state.metrics.registry
-        value = registry.get_sample_value(name, labels)
+        value = self.app.state.metrics.registry.get_sample_value(name, labels)
         return 0.0 if value is None else float(value)
 
 
@@ -41,21 +38,10 @@ class RunningServer:
 def running(
     encoder: SentenceEncoder, settings: ServeSettings, *, cross_encoder: CrossEncoder | None = None
 ) -> Iterator[RunningServer]:
-    """Serve ``encoder`` on a free loopback port (port 0: the OS picks) in a thread; drain on exit."""
+    """Serve ``encoder`` on a free loopback port in a thread; drain on exit."""
     app = create_app(encoder, settings, cross_encoder=cross_encoder)
-    server = build_server(app, host="127.0.0.1", port=0, log_level="warning")
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    try:
-        yield RunningServer(server)
-    finally:
-        server.drain()
-        thread.join(timeout=30)
+    with serve_in_thread(app) as url:
+        yield RunningServer(url, app)
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +59,7 @@ def limits() -> ServeSettings:
         max_chars_per_input=400,
         max_request_bytes=64_000,
         max_wait_ms=20,
+        max_tokens_per_batch=256,  # several forward passes per gathered batch
     )
 
 
