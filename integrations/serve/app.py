@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from integrations.microbatch import MicroBatcher, QueueFullError
@@ -86,10 +85,6 @@ def create_app(
         return await _api_error(
             request, ApiError(503, message, type="overloaded_error", code="queue_full", headers=overloaded)
         )
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, error: RequestValidationError) -> Response:
-        return await _api_error(request, ApiError(400, f"invalid request: {error.errors()}"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> Response:

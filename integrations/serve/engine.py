@@ -14,7 +14,6 @@ from integrations.microbatch import MicroBatcher, encoder_lock
 from sbert_plugins import SentenceEncoder
 
 Kind = Literal["query", "document"]
-KINDS: tuple[Kind, ...] = ("query", "document")
 
 
 class BatchObserver(Protocol):

@@ -112,6 +112,26 @@ def test_full_queue_answers_503_and_the_queued_requests_still_succeed(tiny_model
         np.testing.assert_allclose(_rows(queued.result()), expected_second, atol=1e-5)
 
 
+def test_a_request_that_breaks_the_model_fails_alone(tiny_model_dir: Path) -> None:
+    encoder = SentenceEncoder(tiny_model_dir, device="cpu")
+    poison = encoder.tokenizer.convert_tokens_to_ids("moon")
+
+    def refuse_the_moon(module: Any, args: Any) -> None:
+        if (args[0]["input_ids"] == poison).any():
+            raise RuntimeError("the model cannot read this text")
+
+    texts = [[_text(i)] for i in range(7)] + [["the moon"]]
+    expected = [encoder.encode_documents(request) for request in texts[:-1]]
+    encoder.register_forward_pre_hook(refuse_the_moon)
+    with running(encoder, ServeSettings(model_id=MODEL_ID, max_wait_ms=50)) as server, ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda request: _post(server.url, request), texts))
+    for response, rows in zip(responses, expected, strict=False):
+        np.testing.assert_allclose(_rows(response), rows, atol=1e-5)
+    assert responses[-1].status_code == 500
+    error = responses[-1].json()["error"]
+    assert error["type"] == "server_error" and "RuntimeError" in error["message"]
+
+
 def test_a_draining_server_answers_503(server: RunningServer) -> None:
     server.app.state.serving.draining = True
     try:
