@@ -20,7 +20,7 @@ Run: python benchmarks/serve.py [--data-dir /work/shared/data] [--infinity /work
      [--rounds 3] [--concurrency 1 8 64] [--datasets stsb scifact] [--requests-scale 1.0] [--threads 1]
      [--precision fp32|bf16]
 
-Settings of each side (printed too): ours with its defaults (``--max-wait-ms 2 --max-batch-texts 512``,
+Settings of each side (printed too): ours with its defaults (``--max-wait-ms 0 --max-batch-texts 512``,
 no access log); Infinity with its defaults for the torch engine (``--batch-size 32``) and
 ``--log-level warning`` (no access log either). ``--precision`` is the same for both (float32 by default);
 ``--threads`` sets ``OMP_NUM_THREADS`` for both servers.
@@ -204,7 +204,7 @@ async def run(args: argparse.Namespace) -> None:
         )
         print(
             f"ours: sbert-plugins serve --device cpu --precision {args.precision} {args.ours_args} "
-            "(defaults: --max-wait-ms 2 --max-batch-texts 512, no access log)"
+            "(defaults: --max-wait-ms 0 --max-batch-texts 512, no access log)"
         )
         print(
             f"infinity: infinity_emb v2 --engine torch --device cpu --dtype {args.precision} --log-level warning "

@@ -52,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--max-tokens-per-batch", type=int, default=None, help="token budget of a forward pass (default: the encoder's)"
     )
-    parser.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a batch that is not full waits")
+    parser.add_argument(
+        "--max-wait-ms", type=float, default=0.0, help="how long a batch that is not full waits for more (default 0)"
+    )
     parser.add_argument("--shutdown-timeout", type=int, default=30, help="seconds in-flight requests may take")
     parser.add_argument("--access-log", action="store_true", help="log each request (never its headers)")
     parser.set_defaults(handler=_cmd_serve)

@@ -36,7 +36,9 @@ class ServeSettings(BaseModel):
             them into forward passes by its token budget).
         max_tokens_per_batch: the token budget of one forward pass (texts x longest length), passed to
             :meth:`~sbert_plugins.SentenceEncoder.encode` (default: the encoder's).
-        max_wait_ms: how long an idle server waits for more requests to join a batch that is not full.
+        max_wait_ms: how long a batch that is not full waits for more requests. Default 0: none, as the
+            requests that arrive while a batch is encoded form the next one anyway; on a busy CPU a short
+            timed wait costs more (a rescheduling of the process) than it gathers.
         retry_after_s: the ``Retry-After`` the server sends with a 503.
         shutdown_timeout_s: after SIGTERM, how long requests in flight may take to finish.
 
@@ -63,7 +65,7 @@ class ServeSettings(BaseModel):
     max_queued_texts: int = Field(default=8192, gt=0)
     max_batch_texts: int = Field(default=512, gt=0)
     max_tokens_per_batch: int | None = Field(default=None, gt=0)
-    max_wait_ms: float = Field(default=2.0, ge=0.0)
+    max_wait_ms: float = Field(default=0.0, ge=0.0)
     retry_after_s: int = Field(default=1, gt=0)
     shutdown_timeout_s: int = Field(default=30, gt=0)
 
