@@ -4,6 +4,7 @@
   (``pip install "sbert-plugins[langchain]"``).
 - ``integrations.qdrant`` and ``integrations.chroma``: ingestors and search helpers
   (``[qdrant]`` / ``[chroma]``).
+- ``integrations.serve``: an OpenAI-compatible embeddings and re-rank HTTP server (``[serve]``).
 
 This package imports only the core (``sbert_plugins``); vendor libraries are imported by the
 sub-module that needs them, never here, so ``import integrations`` works without any extra installed.

@@ -13,8 +13,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-VENDORS = {"qdrant_client", "chromadb", "langchain_core", "langchain_qdrant", "langchain_chroma", "ray", "onnxruntime"}
-VENDORS |= {"model2vec"}  # the [static] extra (integrations.static_distill)
+VENDORS = {
+    "qdrant_client",
+    "chromadb",
+    "langchain_core",
+    "langchain_qdrant",
+    "langchain_chroma",
+    "ray",
+    "onnxruntime",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "prometheus_client",
+    "model2vec",  # the [static] extra (integrations.static_distill)
+}
 BANNED = {
     "sbert_plugins": {"trainers", "integrations", "sentence_transformers"} | VENDORS,
     "trainers": {"integrations", "sentence_transformers"} | VENDORS,

@@ -10,13 +10,14 @@ from typing import Literal
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from integrations.langchain._batching import MicroBatcher, Vectors, encoder_lock
+from integrations.microbatch import MicroBatcher, encoder_lock
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.device import EncoderPrecision
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.validation import check_texts
 
 Kind = Literal["query", "document"]
+Vectors = list[list[float]]
 
 
 class SBERTEmbeddings(BaseModel, Embeddings):
@@ -171,7 +172,7 @@ class SBERTEmbeddings(BaseModel, Embeddings):
         checked = _check_documents(texts)
         if not checked:
             return []
-        return await self._batcher.submit(("document", id(self)), checked, self._encode_documents)
+        return list(await self._batcher.submit(("document", id(self)), checked, self._encode_documents))
 
     async def aembed_query(self, text: str) -> list[float]:
         """:meth:`embed_query` without blocking the event loop; concurrent calls share forward passes."""

@@ -17,8 +17,8 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from integrations.langchain._batching import encoder_lock
 from integrations.langchain.scoring import BiEncoderScorer, PairScorer, is_pair_scorer, scores_as_list
+from integrations.microbatch import encoder_lock
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.cross_encoder.fusion import first_stage_scores, fuse_scores, reranker_scores
 from sbert_plugins.cross_encoder.fusion_record import (

@@ -11,7 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from integrations.langchain._batching import encoder_lock
+from integrations.microbatch import encoder_lock
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.errors import IntegrationError
 
