@@ -31,11 +31,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--model-id", default=None, help="the model name clients send (default: --model as given)")
     parser.add_argument("--reranker", default=None, help="cross-encoder for /rerank (default: the model's similarity)")
     parser.add_argument("--reranker-id", default=None, help="the re-ranker's name for clients (default: --reranker)")
-    parser.add_argument(
+    fusion = parser.add_mutually_exclusive_group()
+    fusion.add_argument(
         "--fusion-weight",
-        type=float,
-        default=None,
-        help="with --reranker: mix its standardised scores (this share) with the model's similarity",
+        type=_fusion_weight,
+        default="recorded",
+        help="with --reranker: mix its standardised logits (this share) with the model's standardised similarity "
+        "(default: the weight finetune --reranker-output saved in the re-ranker's folder, if any)",
+    )
+    fusion.add_argument(
+        "--no-fusion",
+        dest="fusion_weight",
+        action="store_const",
+        const=None,
+        help="with --reranker: rank by the cross-encoder alone, even when its folder records a fusion weight",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=8080)
@@ -58,6 +67,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--shutdown-timeout", type=int, default=30, help="seconds in-flight requests may take")
     parser.add_argument("--access-log", action="store_true", help="log each request (never its headers)")
     parser.set_defaults(handler=_cmd_serve)
+
+
+def _fusion_weight(value: str) -> float | str:
+    return value if value == "recorded" else float(value)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

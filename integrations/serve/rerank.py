@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from integrations.microbatch import encoder_lock
 from integrations.serve.engine import BatchObserver, EmbeddingEngine
 from sbert_plugins.cross_encoder import CrossEncoder, fuse_scores
+from sbert_plugins.cross_encoder.fusion import reranker_scores
+from sbert_plugins.cross_encoder.fusion_record import check_fusion_pairing, read_fusion_record
 from sbert_plugins.errors import ConfigError
 
 Pair = tuple[str, str]
@@ -30,7 +34,9 @@ class RerankScorer:
             ``cross_encoder``, the score is the embedding model's similarity between them.
         cross_encoder: scores (query, document) pairs; one score per pair is required.
         fusion_weight: with a ``cross_encoder``: score by :func:`fused`, this share of the
-            cross-encoder's score and the rest of the embedding model's similarity.
+            cross-encoder's logit and the rest of the embedding model's similarity (both standardised).
+            ``"recorded"``: the weight saved in the cross-encoder's folder (``fusion.json``), checked
+            against both models' fingerprints, or no fusion when there is none; ``None``: no fusion.
         observer: told the size and duration of each cross-encoder batch.
 
     Raises:
@@ -43,18 +49,18 @@ class RerankScorer:
         engine: EmbeddingEngine,
         cross_encoder: CrossEncoder | None = None,
         *,
-        fusion_weight: float | None = None,
+        fusion_weight: float | Literal["recorded"] | None = None,
         observer: BatchObserver | None = None,
     ) -> None:
         if cross_encoder is not None and cross_encoder.num_labels != 1:
             raise ConfigError(
                 f"the re-ranker has num_labels={cross_encoder.num_labels}; /rerank needs one score per pair"
             )
-        if fusion_weight is not None and cross_encoder is None:
+        if isinstance(fusion_weight, float) and cross_encoder is None:
             raise ConfigError("fusion_weight mixes a cross-encoder's scores with the embedding model's: give one")
         self.engine = engine
         self.cross_encoder = cross_encoder
-        self.fusion_weight = fusion_weight
+        self.fusion_weight = _applied_weight(fusion_weight, cross_encoder, engine.encoder.fingerprint)
         self.observer = observer
 
     @property
@@ -93,7 +99,32 @@ class RerankScorer:
             raise ConfigError("no cross-encoder is configured")
         start = time.perf_counter()
         with encoder_lock(cross_encoder):
-            scores: np.ndarray = cross_encoder.predict(pairs, show_progress=False)
+            if self.fusion_weight is None:
+                scores: np.ndarray = cross_encoder.predict(pairs, show_progress=False)
+            else:  # the fusion rule mixes logits
+                scores = reranker_scores(cross_encoder, pairs)
         if self.observer is not None:
             self.observer.observe_batch("rerank", len(pairs), None, time.perf_counter() - start)
         return [float(score) for score in scores]
+
+
+def _applied_weight(
+    requested: float | Literal["recorded"] | None, cross_encoder: CrossEncoder | None, first_stage_fingerprint: str
+) -> float | None:
+    """The fusion weight to apply: a given number (a record tuned with other models only warns), the one
+    recorded in the cross-encoder's folder (refused when tuned with other models), or ``None``."""
+    if cross_encoder is None or requested is None:
+        return None
+    folder = Path(cross_encoder.source) if cross_encoder.source else None
+    record = read_fusion_record(folder) if folder is not None and folder.is_dir() else None
+    if record is not None:
+        check_fusion_pairing(
+            record,
+            first_stage_fingerprint=first_stage_fingerprint,
+            reranker_fingerprint=cross_encoder.fingerprint,
+            where=str(folder),
+            strict=requested == "recorded",
+        )
+    if requested == "recorded":
+        return record.weight if record is not None else None
+    return requested

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from sbert_plugins.device import EncoderPrecision
 
@@ -22,8 +23,12 @@ class ServeSettings(BaseModel):
         reranker: a cross-encoder folder or id for ``POST /rerank`` (default: none; ``/rerank`` then
             scores with the embedding model's similarity).
         reranker_id: the name of the re-ranker for clients (default: ``reranker`` as given).
-        fusion_weight: with a ``reranker``, score by the project's fusion rule: this share of the
-            cross-encoder's standardised score plus the rest of the embedding model's.
+        fusion_weight: with a ``reranker``, score by the project's fusion rule
+            (:mod:`sbert_plugins.cross_encoder.fusion`): this share of the cross-encoder's standardised logit
+            plus the rest of the embedding model's standardised similarity. ``"recorded"`` (default): the
+            weight saved in the re-ranker's folder by ``finetune --reranker-output`` (refused when it was
+            tuned with another embedding model), or no fusion when the folder has none; ``None``: the
+            cross-encoder alone.
         host, port: where to listen; ``127.0.0.1`` (this machine only) unless told otherwise.
         api_key: when set, every endpoint but ``/health`` needs ``Authorization: Bearer <key>``. A
             ``SecretStr``: it never appears in a repr or a log.
@@ -53,7 +58,7 @@ class ServeSettings(BaseModel):
     model_id: str | None = None
     reranker: str | Path | None = None
     reranker_id: str | None = None
-    fusion_weight: float | None = Field(default=None, ge=0.0, le=1.0)
+    fusion_weight: float | Literal["recorded"] | None = "recorded"
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     api_key: SecretStr | None = None
@@ -68,6 +73,13 @@ class ServeSettings(BaseModel):
     max_wait_ms: float = Field(default=0.0, ge=0.0)
     retry_after_s: int = Field(default=1, gt=0)
     shutdown_timeout_s: int = Field(default=30, gt=0)
+
+    @field_validator("fusion_weight")
+    @classmethod
+    def _weight_in_range(cls, value: float | str | None) -> float | str | None:
+        if isinstance(value, float) and not 0.0 <= value <= 1.0:
+            raise ValueError(f"fusion_weight must lie in [0, 1], found {value}")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> ServeSettings:

@@ -10,8 +10,12 @@ import numpy as np
 import pytest
 
 from integrations.serve import ServeSettings
+from integrations.serve.app import create_app
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.cross_encoder import CrossEncoder, fuse_scores
+from sbert_plugins.cross_encoder.fusion import reranker_scores
+from sbert_plugins.cross_encoder.fusion_record import FusionRecord, write_fusion_record
+from sbert_plugins.errors import ConfigError
 from tests.integrations.serve.conftest import MODEL_ID, RunningServer, running
 from tests.sbert_plugins.cross_encoder_tiny import build_tiny_classifier
 
@@ -57,14 +61,31 @@ def test_a_reranker_mixed_by_the_fusion_rule(
     body = {"model": "tiny-ce", "query": QUERY, "documents": DOCUMENTS, "return_documents": True}
     response = httpx.post(fused_server.url + "/rerank", json=body)
     assert response.status_code == 200, response.text
-    cross = cross_encoder.predict([(QUERY, document) for document in DOCUMENTS])
-    expected = fuse_scores(_similarities(encoder), cross, 0.3)
+    logits = reranker_scores(cross_encoder, [(QUERY, document) for document in DOCUMENTS])
+    expected = fuse_scores(_similarities(encoder), logits, 0.3)
     _check_ranking(response.json(), expected)
     assert response.json()["method"] == "fusion"
     assert [r["document"]["text"] for r in response.json()["results"]] == [
         DOCUMENTS[r["index"]] for r in response.json()["results"]
     ]
     assert fused_server.metric("sbert_batch_texts_sum", kind="rerank") == len(DOCUMENTS)
+
+
+def test_the_weight_recorded_in_the_rerankers_folder_is_used_and_checked(
+    encoder: SentenceEncoder, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    folder = build_tiny_classifier(tmp_path / "ce-with-record")
+    cross_encoder = CrossEncoder(folder, device="cpu")
+    record = FusionRecord(0.7, encoder.fingerprint, "tiny", 30, cross_encoder.fingerprint)
+    write_fusion_record(folder, record)
+    with running(encoder, ServeSettings(), cross_encoder=CrossEncoder(folder, device="cpu")) as server:
+        response = httpx.post(server.url + "/rerank", json={"query": QUERY, "documents": DOCUMENTS})
+    assert response.json()["method"] == "fusion"
+    logits = reranker_scores(cross_encoder, [(QUERY, document) for document in DOCUMENTS])
+    _check_ranking(response.json(), fuse_scores(_similarities(encoder), logits, 0.7))
+    other = SentenceEncoder(tiny_model_dir, device="cpu", prompts={"query": "q: "})  # another fingerprint
+    with pytest.raises(ConfigError, match="was tuned with the bi-encoder tiny"):
+        create_app(other, ServeSettings(), cross_encoder=CrossEncoder(folder, device="cpu"))
 
 
 def test_a_reranker_alone(encoder: SentenceEncoder, cross_encoder: CrossEncoder) -> None:
