@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-VENDORS = {"qdrant_client", "chromadb", "langchain_core", "langchain_qdrant", "langchain_chroma", "ray", "onnxruntime"}
+VENDORS = {
+    "qdrant_client",
+    "chromadb",
+    "langchain_core",
+    "langchain_qdrant",
+    "langchain_chroma",
+    "ray",
+    "onnxruntime",
+    "haystack",
+    "haystack_integrations",
+}
 BANNED = {
     "sbert_plugins": {"trainers", "integrations", "sentence_transformers"} | VENDORS,
     "trainers": {"integrations", "sentence_transformers"} | VENDORS,
