@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# ``../shared/data`` beside the checkout; $SBERT_PLUGINS_DATA points elsewhere (e.g. from a git worktree).
+DATA_DIR = Path(os.environ.get("SBERT_PLUGINS_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
 def stsb_dev_sentences() -> list[str]:
