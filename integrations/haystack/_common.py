@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import threading
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from haystack import Document
+from haystack import Document, default_from_dict, default_to_dict
 from haystack.utils import ComponentDevice, Secret
 
 from integrations._base import positive_int
 from sbert_plugins.errors import ConfigError
 
 T = TypeVar("T")
+S = TypeVar("S", bound="SerializableComponent")
 
 # Where Hugging Face tokens are read from when no token is given (Haystack's usual variables).
 DEFAULT_TOKEN = Secret.from_env_var(["HF_API_TOKEN", "HF_TOKEN"], strict=False)
@@ -92,23 +94,50 @@ def check_meta_fields(fields: Any) -> list[str]:
     return list(fields)
 
 
-def loading_kwargs(
-    device: ComponentDevice | None,
-    token: Secret | None,
-    *,
-    revision: str | None,
-    local_files_only: bool,
-    trust_remote_code: bool,
-) -> dict[str, Any]:
+class LoadingSettings(Protocol):
+    """The loading settings a component keeps as attributes (the names of its init parameters)."""
+
+    device: ComponentDevice | None
+    token: Secret | None
+    revision: str | None
+    local_files_only: bool
+    trust_remote_code: bool
+
+
+def loading_kwargs(settings: LoadingSettings) -> dict[str, Any]:
     """The keyword arguments :class:`~sbert_plugins.SentenceEncoder` and
-    :class:`~sbert_plugins.cross_encoder.CrossEncoder` share for loading (secrets resolved here, late)."""
+    :class:`~sbert_plugins.cross_encoder.CrossEncoder` share for loading (the token resolved here, late)."""
     return {
-        "device": device.to_torch_str() if device is not None else None,
-        "token": token.resolve_value() if token is not None else None,
-        "revision": revision,
-        "local_files_only": local_files_only,
-        "trust_remote_code": trust_remote_code,
+        "device": settings.device.to_torch_str() if settings.device is not None else None,
+        "token": settings.token.resolve_value() if settings.token is not None else None,
+        "revision": settings.revision,
+        "local_files_only": settings.local_files_only,
+        "trust_remote_code": settings.trust_remote_code,
     }
+
+
+class SerializableComponent:
+    """``to_dict`` / ``from_dict`` from the init parameters a component reports in :meth:`init_parameters`.
+
+    (Not an ``ABC``: Haystack's ``@component`` gives the class its own metaclass.)
+    """
+
+    @abstractmethod
+    def init_parameters(self) -> dict[str, Any]:
+        """Every init parameter by name, as the component holds it."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every init parameter, serialized (``Secret`` and ``ComponentDevice`` as their own dicts).
+
+        Raises:
+            ValueError: a token given as a value (``Secret.from_token``) would be written out in clear.
+        """
+        return default_to_dict(self, **self.init_parameters())
+
+    @classmethod
+    def from_dict(cls: type[S], data: dict[str, Any]) -> S:
+        """The component :meth:`to_dict` describes."""
+        return default_from_dict(cls, data)
 
 
 def check_query(text: Any, component: str) -> str:

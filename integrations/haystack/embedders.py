@@ -7,13 +7,14 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from haystack import Document, component, default_from_dict, default_to_dict
+from haystack import Document, component
 from haystack.utils import ComponentDevice, Secret
 
 from integrations._encoder_lock import encoder_lock
 from integrations.haystack._common import (
     DEFAULT_TOKEN,
     LazyModel,
+    SerializableComponent,
     check_device,
     check_documents,
     check_meta_fields,
@@ -29,24 +30,25 @@ from sbert_plugins.device import EncoderPrecision, check_encoder_precision
 from sbert_plugins.loading import DEFAULT_MODEL
 
 
-class _DenseEmbedder:
-    """Settings, model loading and serialization shared by the two dense embedders."""
+class _DenseEmbedder(SerializableComponent):
+    """Settings, model loading and serialization shared by the two dense embedders (the text
+    embedder's init parameters are these)."""
 
     def __init__(
         self,
         *,
-        model: str,
-        device: ComponentDevice | None,
-        token: Secret | None,
-        precision: EncoderPrecision,
-        batch_size: int | None,
-        normalize_embeddings: bool,
-        truncate_dim: int | None,
-        prompt: str | None,
-        progress_bar: bool,
-        revision: str | None,
-        local_files_only: bool,
-        trust_remote_code: bool,
+        model: str = DEFAULT_MODEL,
+        device: ComponentDevice | None = None,
+        token: Secret | None = DEFAULT_TOKEN,
+        precision: EncoderPrecision = "fp32",
+        batch_size: int | None = None,
+        normalize_embeddings: bool = False,
+        truncate_dim: int | None = None,
+        prompt: str | None = None,
+        progress_bar: bool = False,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        trust_remote_code: bool = False,
     ) -> None:
         self.model = check_model_name(model)
         self.device = check_device(device)
@@ -65,14 +67,9 @@ class _DenseEmbedder:
         self._encoder = LazyModel(self._load)
 
     def _load(self) -> SentenceEncoder:
-        kwargs = loading_kwargs(
-            self.device,
-            self.token,
-            revision=self.revision,
-            local_files_only=self.local_files_only,
-            trust_remote_code=self.trust_remote_code,
+        return SentenceEncoder(
+            self.model, precision=self.precision, truncate_dim=self.truncate_dim, **loading_kwargs(self)
         )
-        return SentenceEncoder(self.model, precision=self.precision, truncate_dim=self.truncate_dim, **kwargs)
 
     def warm_up(self) -> None:
         """Load the model (once: later calls, from any thread, return at once)."""
@@ -97,7 +94,8 @@ class _DenseEmbedder:
                 return encoder.encode_documents(texts, **options)  # type: ignore[no-any-return]
             return encoder.encode_queries(texts, **options)  # type: ignore[no-any-return]
 
-    def _settings(self) -> dict[str, Any]:
+    def init_parameters(self) -> dict[str, Any]:
+        """Every init parameter by name, as the component holds it."""
         return {
             "model": self.model,
             "device": self.device,
@@ -135,47 +133,6 @@ class SBERTTextEmbedder(_DenseEmbedder):
     ``run(text)`` returns ``{"embedding": list[float]}``. Raises ``ConfigError`` on invalid settings
     and ``TypeError`` when ``text`` is not a string.
     """
-
-    def __init__(
-        self,
-        *,
-        model: str = DEFAULT_MODEL,
-        device: ComponentDevice | None = None,
-        token: Secret | None = DEFAULT_TOKEN,
-        precision: EncoderPrecision = "fp32",
-        batch_size: int | None = None,
-        normalize_embeddings: bool = False,
-        truncate_dim: int | None = None,
-        prompt: str | None = None,
-        progress_bar: bool = False,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        trust_remote_code: bool = False,
-    ) -> None:
-        _DenseEmbedder.__init__(
-            self,  # the @component class is a copy of this one: zero-argument super() fails there
-            model=model,
-            device=device,
-            token=token,
-            precision=precision,
-            batch_size=batch_size,
-            normalize_embeddings=normalize_embeddings,
-            truncate_dim=truncate_dim,
-            prompt=prompt,
-            progress_bar=progress_bar,
-            revision=revision,
-            local_files_only=local_files_only,
-            trust_remote_code=trust_remote_code,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every init parameter, serialized (``Secret`` and ``ComponentDevice`` as their own dicts)."""
-        return default_to_dict(self, **self._settings())
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SBERTTextEmbedder:
-        """The component :meth:`to_dict` describes."""
-        return default_from_dict(cls, data)
 
     @component.output_types(embedding=list[float])
     def run(self, text: str) -> dict[str, Any]:
@@ -245,19 +202,13 @@ class SBERTDocumentEmbedder(_DenseEmbedder):
             raise TypeError(f"embedding_separator must be a string, found {type(embedding_separator).__name__}")
         self.embedding_separator = embedding_separator
 
-    def to_dict(self) -> dict[str, Any]:
-        """Every init parameter, serialized (``Secret`` and ``ComponentDevice`` as their own dicts)."""
-        return default_to_dict(
-            self,
-            **self._settings(),
-            meta_fields_to_embed=self.meta_fields_to_embed,
-            embedding_separator=self.embedding_separator,
-        )
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SBERTDocumentEmbedder:
-        """The component :meth:`to_dict` describes."""
-        return default_from_dict(cls, data)
+    def init_parameters(self) -> dict[str, Any]:
+        """Every init parameter by name, as the component holds it."""
+        return {
+            **_DenseEmbedder.init_parameters(self),  # no zero-argument super() in a @component class
+            "meta_fields_to_embed": self.meta_fields_to_embed,
+            "embedding_separator": self.embedding_separator,
+        }
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, Any]:

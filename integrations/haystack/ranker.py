@@ -7,13 +7,14 @@ import math
 from dataclasses import replace
 from typing import Any, Literal
 
-from haystack import Document, component, default_from_dict, default_to_dict
+from haystack import Document, component
 from haystack.utils import ComponentDevice, Secret
 
 from integrations._base import positive_int
 from integrations.haystack._common import (
     DEFAULT_TOKEN,
     LazyModel,
+    SerializableComponent,
     check_device,
     check_documents,
     check_meta_fields,
@@ -43,7 +44,7 @@ def fused_with_first_stage(first_stage: list[float], reranker: list[float], weig
 
 
 @component
-class SBERTRanker:
+class SBERTRanker(SerializableComponent):
     """Scores documents against a query and returns the best ``top_k`` as copies with ``score`` set.
 
     Args:
@@ -117,13 +118,7 @@ class SBERTRanker:
         self._scorer = LazyModel(self._load)
 
     def _load(self) -> PairScorer:
-        kwargs = loading_kwargs(
-            self.device,
-            self.token,
-            revision=self.revision,
-            local_files_only=self.local_files_only,
-            trust_remote_code=self.trust_remote_code,
-        )
+        kwargs = loading_kwargs(self)
         if self.model_type == "bi_encoder":
             from sbert_plugins import SentenceEncoder
 
@@ -141,30 +136,24 @@ class SBERTRanker:
         """The loaded pair scorer (a ``CrossEncoder`` or a ``BiEncoderScorer``), loaded on first access."""
         return self._scorer.get()
 
-    def to_dict(self) -> dict[str, Any]:
-        """Every init parameter, serialized (``Secret`` and ``ComponentDevice`` as their own dicts)."""
-        return default_to_dict(
-            self,
-            model=self.model,
-            model_type=self.model_type,
-            top_k=self.top_k,
-            score_threshold=self.score_threshold,
-            fusion_weight=self.fusion_weight,
-            meta_fields_to_embed=self.meta_fields_to_embed,
-            embedding_separator=self.embedding_separator,
-            batch_size=self.batch_size,
-            device=self.device,
-            token=self.token,
-            precision=self.precision,
-            revision=self.revision,
-            local_files_only=self.local_files_only,
-            trust_remote_code=self.trust_remote_code,
-        )
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SBERTRanker:
-        """The component :meth:`to_dict` describes."""
-        return default_from_dict(cls, data)
+    def init_parameters(self) -> dict[str, Any]:
+        """Every init parameter by name, as the component holds it."""
+        return {
+            "model": self.model,
+            "model_type": self.model_type,
+            "top_k": self.top_k,
+            "score_threshold": self.score_threshold,
+            "fusion_weight": self.fusion_weight,
+            "meta_fields_to_embed": self.meta_fields_to_embed,
+            "embedding_separator": self.embedding_separator,
+            "batch_size": self.batch_size,
+            "device": self.device,
+            "token": self.token,
+            "precision": self.precision,
+            "revision": self.revision,
+            "local_files_only": self.local_files_only,
+            "trust_remote_code": self.trust_remote_code,
+        }
 
     def score(self, query: str, documents: list[Document]) -> list[float]:
         """One score per document for ``query``, in input order (fused when ``fusion_weight`` is set)."""

@@ -13,12 +13,18 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from haystack import Document, component, default_from_dict, default_to_dict
+from haystack import Document, component
 from haystack.dataclasses import SparseEmbedding
 from pydantic import ValidationError
 
 from integrations.bm25 import BM25Config, BM25Encoder, SparseVector
-from integrations.haystack._common import check_documents, check_meta_fields, check_query, document_texts
+from integrations.haystack._common import (
+    SerializableComponent,
+    check_documents,
+    check_meta_fields,
+    check_query,
+    document_texts,
+)
 from sbert_plugins.errors import ConfigError
 
 
@@ -37,7 +43,7 @@ def _sparse(vector: SparseVector) -> SparseEmbedding:
     return SparseEmbedding(indices=list(vector.indices), values=list(vector.values))
 
 
-class _BM25Embedder:
+class _BM25Embedder(SerializableComponent):
     """The BM25 settings and their serialization, shared by the two sparse embedders."""
 
     def __init__(self, bm25: dict[str, Any] | None) -> None:
@@ -62,14 +68,9 @@ class SBERTSparseTextEmbedder(_BM25Embedder):
     def __init__(self, *, bm25: dict[str, Any] | None = None) -> None:
         _BM25Embedder.__init__(self, bm25)  # the @component class is a copy: zero-argument super() fails
 
-    def to_dict(self) -> dict[str, Any]:
-        """Every init parameter, serialized."""
-        return default_to_dict(self, bm25=self.bm25)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SBERTSparseTextEmbedder:
-        """The component :meth:`to_dict` describes."""
-        return default_from_dict(cls, data)
+    def init_parameters(self) -> dict[str, Any]:
+        """Every init parameter by name, as the component holds it."""
+        return {"bm25": self.bm25}
 
     @component.output_types(sparse_embedding=SparseEmbedding)
     def run(self, text: str) -> dict[str, Any]:
@@ -109,19 +110,13 @@ class SBERTSparseDocumentEmbedder(_BM25Embedder):
             raise TypeError(f"embedding_separator must be a string, found {type(embedding_separator).__name__}")
         self.embedding_separator = embedding_separator
 
-    def to_dict(self) -> dict[str, Any]:
-        """Every init parameter, serialized."""
-        return default_to_dict(
-            self,
-            bm25=self.bm25,
-            meta_fields_to_embed=self.meta_fields_to_embed,
-            embedding_separator=self.embedding_separator,
-        )
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SBERTSparseDocumentEmbedder:
-        """The component :meth:`to_dict` describes."""
-        return default_from_dict(cls, data)
+    def init_parameters(self) -> dict[str, Any]:
+        """Every init parameter by name, as the component holds it."""
+        return {
+            "bm25": self.bm25,
+            "meta_fields_to_embed": self.meta_fields_to_embed,
+            "embedding_separator": self.embedding_separator,
+        }
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, Any]:
