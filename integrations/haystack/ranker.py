@@ -11,6 +11,7 @@ from haystack import Document, component
 from haystack.utils import ComponentDevice, Secret
 
 from integrations._base import positive_int
+from integrations._encoder_lock import encoder_lock
 from integrations.haystack._common import (
     DEFAULT_TOKEN,
     LazyModel,
@@ -160,7 +161,9 @@ class SBERTRanker(SerializableComponent):
         texts = document_texts(documents, self.meta_fields_to_embed, self.embedding_separator)
         scorer = self._scorer.get()
         pairs = [(query, text) for text in texts]
-        scores = scores_as_list(scorer.predict(pairs, batch_size=self.batch_size), len(pairs), scorer)
+        with encoder_lock(scorer):  # one forward pass at a time per model, from any number of threads
+            raw = scorer.predict(pairs, batch_size=self.batch_size)
+        scores = scores_as_list(raw, len(pairs), scorer)
         if self.fusion_weight is None:
             return scores
         return fused_with_first_stage(_first_stage_scores(documents), scores, self.fusion_weight)

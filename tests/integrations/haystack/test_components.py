@@ -227,3 +227,19 @@ def test_ranker_rejects_wrong_inputs(tiny_reranker_dir: Path) -> None:
     with pytest.raises(ConfigError, match="top_k"):
         ranker.run(query="a", documents=[Document(content="b")], top_k=0)
     assert ranker.run(query="a", documents=[]) == {"documents": []}
+
+
+def test_concurrent_runs_from_threads_match_sequential_ones(tiny_model_dir: Path, tiny_reranker_dir: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    documents = make_documents(6)
+    embedder = SBERTDocumentEmbedder(model=str(tiny_model_dir))
+    ranker = SBERTRanker(model=str(tiny_reranker_dir), top_k=6)
+    expected_vectors = [d.embedding for d in embedder.run(documents)["documents"]]
+    expected_ranking = ranker.run(query="a dog", documents=documents)
+    with ThreadPoolExecutor(4) as pool:
+        embedded = list(pool.map(lambda _: embedder.run(documents)["documents"], range(4)))
+        ranked = list(pool.map(lambda _: ranker.run(query="a dog", documents=documents), range(4)))
+    for result in embedded:
+        np.testing.assert_allclose([d.embedding for d in result], expected_vectors, atol=1e-6)
+    assert all(result == expected_ranking for result in ranked)
