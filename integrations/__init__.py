@@ -4,6 +4,8 @@
   (``pip install "sbert-plugins[langchain]"``).
 - ``integrations.qdrant`` and ``integrations.chroma``: ingestors and search helpers
   (``[qdrant]`` / ``[chroma]``).
+- ``integrations.haystack``: embedders (dense and BM25 sparse) and ``SBERTRanker`` as Haystack
+  components (``[haystack]``).
 
 This package imports only the core (``sbert_plugins``); vendor libraries are imported by the
 sub-module that needs them, never here, so ``import integrations`` works without any extra installed.
