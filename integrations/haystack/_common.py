@@ -85,6 +85,13 @@ def check_token(token: Any) -> Secret | None:
     return token
 
 
+def check_separator(separator: Any) -> str:
+    """``separator`` if it is a string, else :class:`ConfigError`."""
+    if not isinstance(separator, str):
+        raise ConfigError(f"embedding_separator must be a string, found {type(separator).__name__}")
+    return separator
+
+
 def check_meta_fields(fields: Any) -> list[str]:
     """``fields`` (None or a list of metadata keys) as a list, else :class:`ConfigError`."""
     if fields is None:

@@ -21,12 +21,14 @@ from integrations.haystack._common import (
     check_model_name,
     check_optional_positive,
     check_query,
+    check_separator,
     check_token,
     document_texts,
     loading_kwargs,
 )
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.device import EncoderPrecision, check_encoder_precision
+from sbert_plugins.errors import ConfigError
 from sbert_plugins.loading import DEFAULT_MODEL
 
 
@@ -58,7 +60,7 @@ class _DenseEmbedder(SerializableComponent):
         self.normalize_embeddings = bool(normalize_embeddings)
         self.truncate_dim = check_optional_positive("truncate_dim", truncate_dim)
         if prompt is not None and not isinstance(prompt, str):
-            raise TypeError(f"prompt must be a string or None, found {type(prompt).__name__}")
+            raise ConfigError(f"prompt must be a string or None, found {type(prompt).__name__}")
         self.prompt = prompt
         self.progress_bar = bool(progress_bar)
         self.revision = revision
@@ -198,9 +200,7 @@ class SBERTDocumentEmbedder(_DenseEmbedder):
             trust_remote_code=trust_remote_code,
         )
         self.meta_fields_to_embed = check_meta_fields(meta_fields_to_embed)
-        if not isinstance(embedding_separator, str):
-            raise TypeError(f"embedding_separator must be a string, found {type(embedding_separator).__name__}")
-        self.embedding_separator = embedding_separator
+        self.embedding_separator = check_separator(embedding_separator)
 
     def init_parameters(self) -> dict[str, Any]:
         """Every init parameter by name, as the component holds it."""

@@ -21,6 +21,7 @@ from integrations.haystack._common import (
     check_meta_fields,
     check_model_name,
     check_query,
+    check_separator,
     check_token,
     document_texts,
     loading_kwargs,
@@ -104,9 +105,7 @@ class SBERTRanker(SerializableComponent):
             raise ConfigError(f"fusion_weight must be a number from 0 to 1 or None, found {fusion_weight!r}")
         self.fusion_weight = None if fusion_weight is None else float(fusion_weight)
         self.meta_fields_to_embed = check_meta_fields(meta_fields_to_embed)
-        if not isinstance(embedding_separator, str):
-            raise TypeError(f"embedding_separator must be a string, found {type(embedding_separator).__name__}")
-        self.embedding_separator = embedding_separator
+        self.embedding_separator = check_separator(embedding_separator)
         self.batch_size = positive_int("batch_size", batch_size)
         self.device = check_device(device)
         self.token = check_token(token)

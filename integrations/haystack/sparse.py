@@ -23,6 +23,7 @@ from integrations.haystack._common import (
     check_documents,
     check_meta_fields,
     check_query,
+    check_separator,
     document_texts,
 )
 from sbert_plugins.errors import ConfigError
@@ -106,9 +107,7 @@ class SBERTSparseDocumentEmbedder(_BM25Embedder):
     ) -> None:
         _BM25Embedder.__init__(self, bm25)  # the @component class is a copy: zero-argument super() fails
         self.meta_fields_to_embed = check_meta_fields(meta_fields_to_embed)
-        if not isinstance(embedding_separator, str):
-            raise TypeError(f"embedding_separator must be a string, found {type(embedding_separator).__name__}")
-        self.embedding_separator = embedding_separator
+        self.embedding_separator = check_separator(embedding_separator)
 
     def init_parameters(self) -> dict[str, Any]:
         """Every init parameter by name, as the component holds it."""

@@ -102,6 +102,8 @@ def test_invalid_settings_are_config_errors(tiny_model_dir: Path) -> None:
         {"device": "cpu"},
         {"token": "hf_secret"},
         {"meta_fields_to_embed": "title"},
+        {"embedding_separator": 1},
+        {"prompt": 3},
     ):
         with pytest.raises(ConfigError):
             SBERTDocumentEmbedder(**{"model": str(tiny_model_dir), **bad})
