@@ -27,22 +27,33 @@ from integrations.haystack._common import (
     loading_kwargs,
 )
 from integrations.scoring import BiEncoderScorer, PairScorer, scores_as_list
-from sbert_plugins.cross_encoder.fusion import fuse_scores
+from sbert_plugins import SentenceEncoder
+from sbert_plugins.cross_encoder import CrossEncoder, fuse_scores
 from sbert_plugins.device import EncoderPrecision, check_encoder_precision
 from sbert_plugins.errors import ConfigError
 
 ModelType = Literal["cross_encoder", "bi_encoder"]
 
 
-def fused_with_first_stage(first_stage: list[float], reranker: list[float], weight: float) -> list[float]:
-    """The project's one fusion rule applied to one query's candidates (the only place this adapter mixes).
+def fused_scores(
+    reranker: PairScorer, first_stage: SentenceEncoder, query: str, texts: list[str], weight: float, batch_size: int
+) -> list[float]:
+    """The project's one fusion rule for one query's candidates; the only place this adapter mixes scores.
 
-    Args:
-        first_stage: the candidates' scores from the retriever (``Document.score`` as it arrived).
-        reranker: the same candidates' scores from the ranker's model.
-        weight: the ranker's share, 0.0 (first stage only) to 1.0 (ranker only).
+    Inputs as :mod:`sbert_plugins.cross_encoder.fusion` defines them: the re-ranker's raw scores (a
+    cross-encoder's logits), the first-stage bi-encoder's similarity of query (query prompt) and each
+    text (document prompt), each standardised over the candidates, then ``weight * z(re-ranker) +
+    (1 - weight) * z(first stage)`` (:func:`~sbert_plugins.cross_encoder.fuse_scores`).
     """
-    return [float(x) for x in fuse_scores(first_stage, reranker, weight)]
+    pairs = [(query, text) for text in texts]
+    with encoder_lock(reranker):
+        if isinstance(reranker, CrossEncoder):
+            raw = reranker.predict(pairs, batch_size=batch_size, activation="identity")
+        else:
+            raw = reranker.predict(pairs, batch_size=batch_size)
+    logits = scores_as_list(raw, len(pairs), reranker)
+    similarity = BiEncoderScorer(first_stage).predict(pairs, batch_size=batch_size)
+    return [float(x) for x in fuse_scores(similarity, logits, weight)]
 
 
 @component
@@ -58,10 +69,11 @@ class SBERTRanker(SerializableComponent):
         top_k: how many documents to return (a positive integer, default 10); also per call.
         score_threshold: drop documents scoring below this (after the ``top_k`` cut); also per call.
         fusion_weight: score each document by the project's fusion rule
-            (:func:`sbert_plugins.cross_encoder.fuse_scores`): this share of the model's score plus the
-            rest of the score the document arrived with (its retriever's), each standardised over the
-            candidates. ``finetune --reranker-output`` tunes it against bi-encoder cosines, so put the
-            ranker after a dense retriever of the fine-tuned model. Every document then needs a score.
+            (:func:`sbert_plugins.cross_encoder.fuse_scores`): this share of the cross-encoder's logit plus the
+            rest of the ``first_stage_model``'s similarity, each standardised over the candidates. Use the
+            weight ``finetune --reranker-output`` chose, with the bi-encoder it was tuned with.
+        first_stage_model: the bi-encoder (folder or id) whose similarity is mixed in; needed with
+            ``fusion_weight`` (usually the model of the embedders before the retriever).
         meta_fields_to_embed, embedding_separator: metadata values read before the content.
         batch_size: pairs (or, for a bi-encoder, texts at most) per forward pass.
         device, token, precision, revision, local_files_only, trust_remote_code: how to load the model;
@@ -70,7 +82,7 @@ class SBERTRanker(SerializableComponent):
     ``run(query, documents, top_k=None, score_threshold=None)`` returns ``{"documents": [...]}``, best
     first (ties keep input order); the caller's documents are unchanged. Raises ``ConfigError`` on
     invalid settings, ``TypeError`` for a non-string query or non-Document input, ``ValueError`` for a
-    document without content, or without a score when fusing.
+    document without content.
     """
 
     def __init__(
@@ -81,6 +93,7 @@ class SBERTRanker(SerializableComponent):
         top_k: int = 10,
         score_threshold: float | None = None,
         fusion_weight: float | None = None,
+        first_stage_model: str | None = None,
         meta_fields_to_embed: list[str] | None = None,
         embedding_separator: str = "\n",
         batch_size: int = 32,
@@ -104,6 +117,14 @@ class SBERTRanker(SerializableComponent):
         ):
             raise ConfigError(f"fusion_weight must be a number from 0 to 1 or None, found {fusion_weight!r}")
         self.fusion_weight = None if fusion_weight is None else float(fusion_weight)
+        self.first_stage_model = None if first_stage_model is None else check_model_name(first_stage_model)
+        if self.fusion_weight is not None and (self.first_stage_model is None or model_type != "cross_encoder"):
+            raise ConfigError(
+                "fusion_weight mixes a cross-encoder's scores with a bi-encoder's: pass model_type='cross_encoder' "
+                "and first_stage_model= (the bi-encoder the weight was tuned with; no model is loaded unasked)"
+            )
+        if self.first_stage_model is not None and self.fusion_weight is None:
+            raise ConfigError("first_stage_model is only read for fusion: pass fusion_weight too, or leave it out")
         self.meta_fields_to_embed = check_meta_fields(meta_fields_to_embed)
         self.embedding_separator = check_separator(embedding_separator)
         self.batch_size = positive_int("batch_size", batch_size)
@@ -116,20 +137,24 @@ class SBERTRanker(SerializableComponent):
         self.local_files_only = bool(local_files_only)
         self.trust_remote_code = bool(trust_remote_code)
         self._scorer = LazyModel(self._load)
+        self._first_stage = LazyModel(self._load_first_stage)
 
     def _load(self) -> PairScorer:
         kwargs = loading_kwargs(self)
         if self.model_type == "bi_encoder":
-            from sbert_plugins import SentenceEncoder
-
             return BiEncoderScorer(SentenceEncoder(self.model, precision=self.precision, **kwargs))
-        from sbert_plugins.cross_encoder import CrossEncoder
-
         return CrossEncoder(self.model, precision=self.precision, **kwargs)  # type: ignore[arg-type]
 
+    def _load_first_stage(self) -> SentenceEncoder:
+        if self.first_stage_model is None:
+            raise ConfigError("SBERTRanker has no first_stage_model to load")
+        return SentenceEncoder(self.first_stage_model, precision=self.precision, **loading_kwargs(self))
+
     def warm_up(self) -> None:
-        """Load the model (once: later calls, from any thread, return at once)."""
+        """Load the model(s) (once: later calls, from any thread, return at once)."""
         self._scorer.get()
+        if self.first_stage_model is not None:
+            self._first_stage.get()
 
     @property
     def scorer(self) -> PairScorer:
@@ -144,6 +169,7 @@ class SBERTRanker(SerializableComponent):
             "top_k": self.top_k,
             "score_threshold": self.score_threshold,
             "fusion_weight": self.fusion_weight,
+            "first_stage_model": self.first_stage_model,
             "meta_fields_to_embed": self.meta_fields_to_embed,
             "embedding_separator": self.embedding_separator,
             "batch_size": self.batch_size,
@@ -159,13 +185,13 @@ class SBERTRanker(SerializableComponent):
         """One score per document for ``query``, in input order (fused when ``fusion_weight`` is set)."""
         texts = document_texts(documents, self.meta_fields_to_embed, self.embedding_separator)
         scorer = self._scorer.get()
+        if self.fusion_weight is not None:
+            first_stage = self._first_stage.get()
+            return fused_scores(scorer, first_stage, query, texts, self.fusion_weight, self.batch_size)
         pairs = [(query, text) for text in texts]
         with encoder_lock(scorer):  # one forward pass at a time per model, from any number of threads
             raw = scorer.predict(pairs, batch_size=self.batch_size)
-        scores = scores_as_list(raw, len(pairs), scorer)
-        if self.fusion_weight is None:
-            return scores
-        return fused_with_first_stage(_first_stage_scores(documents), scores, self.fusion_weight)
+        return scores_as_list(raw, len(pairs), scorer)
 
     @component.output_types(documents=list[Document])
     def run(
@@ -200,19 +226,6 @@ class SBERTRanker(SerializableComponent):
     ) -> dict[str, Any]:
         """:meth:`run` in a worker thread, so the event loop keeps running."""
         return await asyncio.to_thread(self.run, query, documents, top_k, score_threshold)
-
-
-def _first_stage_scores(documents: list[Document]) -> list[float]:
-    scores = []
-    for index, document in enumerate(documents):
-        if not isinstance(document.score, (int, float)) or not math.isfinite(document.score):
-            raise ValueError(
-                f"SBERTRanker: fusion_weight mixes in the retriever's scores, but documents[{index}] "
-                f"(id {document.id!r}) has score {document.score!r}; put the ranker right after a retriever, "
-                "or set fusion_weight=None"
-            )
-        scores.append(float(document.score))
-    return scores
 
 
 def _check_threshold(value: Any) -> float | None:

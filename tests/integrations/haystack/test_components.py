@@ -205,19 +205,23 @@ def test_bi_encoder_ranker_scores_with_prompts(prompted_model_dir: Path) -> None
     assert [d.score for d in ranked] == sorted((d.score for d in ranked), reverse=True)
 
 
-def test_ranker_fuses_with_the_retrievers_scores(tiny_reranker_dir: Path) -> None:
-    documents = [Document(id=d.id, content=d.content, score=0.1 * i) for i, d in enumerate(make_documents(6))]
-    ranker = SBERTRanker(model=str(tiny_reranker_dir), top_k=6, fusion_weight=0.3)
-    ranked = ranker.run(query="a woman sings", documents=documents)["documents"]
-    model_scores = CrossEncoder(tiny_reranker_dir, device="cpu").predict(
-        [("a woman sings", d.content) for d in documents]
+def test_ranker_fuses_logits_with_the_first_stage_similarity(tiny_reranker_dir: Path, prompted_model_dir: Path) -> None:
+    documents = make_documents(6)
+    ranker = SBERTRanker(
+        model=str(tiny_reranker_dir), top_k=6, fusion_weight=0.3, first_stage_model=str(prompted_model_dir)
     )
-    fused = fuse_scores([d.score for d in documents], model_scores, 0.3)
+    ranked = ranker.run(query="a woman sings", documents=documents)["documents"]
+    pairs = [("a woman sings", d.content) for d in documents]
+    logits = CrossEncoder(tiny_reranker_dir, device="cpu").predict(pairs, activation="identity")
+    similarity = BiEncoderScorer(SentenceEncoder(prompted_model_dir, device="cpu")).predict(pairs)
+    fused = fuse_scores(similarity, logits, 0.3)
     by_id = {d.id: float(s) for d, s in zip(documents, fused, strict=True)}
-    assert [d.score for d in ranked] == pytest.approx([by_id[d.id] for d in ranked], abs=1e-6)
-    assert [d.score for d in ranked] == sorted(by_id.values(), reverse=True)
-    with pytest.raises(ValueError, match=r"documents\[0\] \(id 'a'\) has score None"):
-        ranker.run(query="x", documents=[Document(id="a", content="a dog")])
+    assert [d.score for d in ranked] == pytest.approx([by_id[d.id] for d in ranked], abs=1e-5)
+    assert [d.score for d in ranked] == pytest.approx(sorted(by_id.values(), reverse=True), abs=1e-5)
+    with pytest.raises(ConfigError, match="first_stage_model"):
+        SBERTRanker(model=str(tiny_reranker_dir), fusion_weight=0.3)
+    with pytest.raises(ConfigError, match="fusion_weight too"):
+        SBERTRanker(model=str(tiny_reranker_dir), first_stage_model=str(prompted_model_dir))
 
 
 def test_ranker_rejects_wrong_inputs(tiny_reranker_dir: Path) -> None:
