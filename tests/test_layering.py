@@ -26,6 +26,8 @@ VENDORS = {
     "uvicorn",
     "prometheus_client",
     "model2vec",  # the [static] extra (integrations.static_distill)
+    "haystack",
+    "haystack_integrations",
 }
 BANNED = {
     "sbert_plugins": {"trainers", "integrations", "sentence_transformers"} | VENDORS,

@@ -28,6 +28,6 @@ if importlib.util.find_spec("langchain_core") is None:
 
 from integrations.langchain.embeddings import SBERTEmbeddings
 from integrations.langchain.rerank import RerankingRetriever, SBERTReranker
-from integrations.langchain.scoring import BiEncoderScorer, PairScorer
+from integrations.scoring import BiEncoderScorer, PairScorer
 
 __all__ = ["BiEncoderScorer", "PairScorer", "RerankingRetriever", "SBERTEmbeddings", "SBERTReranker"]

@@ -10,7 +10,8 @@ from typing import Literal
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from integrations.microbatch import MicroBatcher, encoder_lock
+from integrations._encoder_lock import encoder_lock
+from integrations.microbatch import MicroBatcher
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.device import EncoderPrecision
 from sbert_plugins.errors import ConfigError

@@ -17,8 +17,8 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from integrations.langchain.scoring import BiEncoderScorer, PairScorer, is_pair_scorer, scores_as_list
-from integrations.microbatch import encoder_lock
+from integrations._encoder_lock import encoder_lock
+from integrations.scoring import BiEncoderScorer, PairScorer, is_pair_scorer, scores_as_list
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.cross_encoder.fusion import first_stage_scores, fuse_scores, reranker_scores
 from sbert_plugins.cross_encoder.fusion_record import (
@@ -41,7 +41,7 @@ class SBERTReranker(BaseDocumentCompressor):
 
     Args:
         model: a cross-encoder (anything with ``predict(pairs, batch_size=...)``, see
-            :class:`~integrations.langchain.scoring.PairScorer`), or the path or id of a cross-encoder,
+            :class:`~integrations.scoring.PairScorer`), or the path or id of a cross-encoder,
             loaded as :class:`sbert_plugins.cross_encoder.CrossEncoder` on first use. ``None``: re-score
             with the bi-encoder ``encoder``.
         encoder: a :class:`SentenceEncoder`: the scorer when ``model`` is ``None`` (the model's similarity

@@ -10,7 +10,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from integrations.microbatch import MicroBatcher, encoder_lock
+from integrations._encoder_lock import encoder_lock
+from integrations.microbatch import MicroBatcher
 from sbert_plugins import SentenceEncoder
 
 Kind = Literal["query", "document"]

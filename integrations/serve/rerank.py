@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 
-from integrations.microbatch import encoder_lock
+from integrations._encoder_lock import encoder_lock
 from integrations.serve.engine import BatchObserver, EmbeddingEngine
 from sbert_plugins.cross_encoder import CrossEncoder, fuse_scores
 from sbert_plugins.cross_encoder.fusion import reranker_scores

@@ -1,4 +1,4 @@
-"""What a reranker needs from a model: scores for (query, text) pairs (vendor-free).
+"""What a reranker needs from a model: scores for (query, text) pairs (vendor-free, shared by the adapters).
 
 :class:`PairScorer` is the protocol; a :class:`~sbert_plugins.cross_encoder.CrossEncoder` follows it,
 and :class:`BiEncoderScorer` makes a :class:`~sbert_plugins.SentenceEncoder` follow it too.
@@ -11,7 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from integrations.microbatch import encoder_lock
+from integrations._encoder_lock import encoder_lock
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.errors import IntegrationError
 
