@@ -28,6 +28,7 @@ from sbert_plugins.cross_encoder.fusion_record import (
     read_fusion_record,
 )
 from sbert_plugins.errors import ConfigError
+from sbert_plugins.loading import HubOptions, resolve_model_path
 
 SCORE_KEY = "relevance_score"
 DEFAULT_FETCH_K = 20
@@ -108,6 +109,9 @@ class SBERTReranker(BaseDocumentCompressor):
             if isinstance(self.fusion_weight, float):
                 raise ValueError("fusion_weight mixes a cross-encoder's scores with the encoder's: pass model too")
             return self
+        if isinstance(self.model, (str, Path)):
+            # A model that cannot be found is an error now, not at the first invoke(); the weights load late.
+            resolve_model_path(str(self.model), HubOptions())
         folder = _model_folder(self.model)
         self._record = read_fusion_record(folder) if folder is not None else None
         explicit = isinstance(self.fusion_weight, float)

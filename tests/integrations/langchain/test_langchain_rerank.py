@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,9 @@ from pydantic import ValidationError
 
 from integrations.langchain import BiEncoderScorer, PairScorer, RerankingRetriever, SBERTEmbeddings, SBERTReranker
 from sbert_plugins import SentenceEncoder
-from sbert_plugins.cross_encoder import fuse_scores
-from sbert_plugins.errors import ConfigError, IntegrationError
+from sbert_plugins.cross_encoder import CrossEncoder, fuse_scores
+from sbert_plugins.errors import ConfigError, IntegrationError, ModelNotFoundError
+from tests.sbert_plugins.cross_encoder_tiny import build_tiny_classifier
 
 DOCS = [
     Document("the cat sits on the chair", metadata={"source": "a"}, id="a"),
@@ -58,8 +58,9 @@ class ListRetriever(BaseRetriever):
 # ---- SBERTReranker -----------------------------------------------------------------------------
 
 
-def test_settings_round_trip_through_json() -> None:
-    reranker = SBERTReranker(model="models/cross", top_n=5, score_threshold=0.5, batch_size=4)
+def test_settings_round_trip_through_json(tmp_path: Path) -> None:
+    folder = build_tiny_classifier(tmp_path / "cross")
+    reranker = SBERTReranker(model=str(folder), top_n=5, score_threshold=0.5, batch_size=4)
     assert SBERTReranker.model_validate_json(reranker.model_dump_json()).model_dump() == reranker.model_dump()
 
 
@@ -191,17 +192,8 @@ async def test_async_compress_equals_sync() -> None:
 
 # ---- the cross-encoder path --------------------------------------------------------------------
 
-_HAS_CROSS_ENCODER = (
-    importlib.util.find_spec("sbert_plugins.cross_encoder") is not None
-    and (Path(__file__).resolve().parents[2] / "sbert_plugins" / "cross_encoder_tiny.py").is_file()
-)
 
-
-@pytest.mark.skipif(not _HAS_CROSS_ENCODER, reason="sbert_plugins.cross_encoder is not on this branch yet")
 def test_a_path_is_loaded_as_a_cross_encoder_on_first_use(tmp_path: Path) -> None:
-    from sbert_plugins.cross_encoder import CrossEncoder
-    from tests.sbert_plugins.cross_encoder_tiny import build_tiny_classifier
-
     folder = build_tiny_classifier(tmp_path / "cross")
     reranker = SBERTReranker(model=folder, top_n=4)
     assert reranker._scorer is None  # nothing loaded by the constructor
@@ -293,3 +285,8 @@ async def test_async_equals_sync(store: InMemoryVectorStore, tiny_encoder: Sente
         [d.metadata["relevance_score"] for d in sync_docs],
         atol=1e-6,
     )
+
+
+def test_a_model_that_cannot_be_found_is_an_error_at_construction(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="could not find model"):
+        SBERTReranker(model=str(tmp_path / "no-such-reranker"), top_n=4)
