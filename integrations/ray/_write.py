@@ -245,7 +245,7 @@ def ingest_dataset(
     num_cpus: float = 1.0,
     num_gpus: float = 0.0,
     batch_size: int = 256,
-    encode_batch_size: int = 32,
+    encode_batch_size: int | None = None,
     precision: Precision = "fp32",
     device: str | None = None,
     writers: int = 1,
