@@ -39,6 +39,7 @@ from sbert_plugins.loading import (
 )
 from sbert_plugins.modules import Dense, Pooling, Transformer
 from sbert_plugins.onnx_backend import OnnxInt8Transformer
+from sbert_plugins.per_thread import PerThread
 from sbert_plugins.quantization import OutputPrecision, quantize_embeddings
 from sbert_plugins.similarity import similarity_function
 from sbert_plugins.streaming import chunked
@@ -99,6 +100,10 @@ class SentenceEncoder(nn.Sequential):
     ``token_embeddings`` and ``sentence_embedding`` added; :meth:`encode` returns arrays.
     """
 
+    last_truncated_count = PerThread(0)
+    """How many texts the last :meth:`encode` call of the reading thread truncated to ``max_seq_length``
+    (per thread: another thread's call in between does not change what this thread reads)."""
+
     def __init__(
         self,
         model_name_or_path: str | Path | None = None,
@@ -158,8 +163,6 @@ class SentenceEncoder(nn.Sequential):
         self.truncate_dim = _check_truncate_dim(truncate_dim, self._full_dim())
         self.precision: EncoderPrecision = precision
         self.num_threads = num_threads
-        self.last_truncated_count = 0
-        """How many texts the last :meth:`encode` call truncated to ``max_seq_length``."""
         self._fingerprints = FingerprintCache()
         self.to(target)
         if precision in ("fp16", "bf16"):
