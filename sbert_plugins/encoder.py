@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import transformers
 from torch import Tensor, nn
@@ -245,6 +246,8 @@ class SentenceEncoder(nn.Sequential):
         normalize: bool = False,
         truncate_dim: int | None = None,
         output_precision: OutputPrecision = "float32",
+        ranges: np.ndarray | None = None,
+        calibration_embeddings: np.ndarray | None = None,
         convert_to: Literal["numpy", "torch"] = "numpy",
         show_progress: bool | None = None,
         max_tokens_per_batch: int | None = None,
@@ -258,6 +261,11 @@ class SentenceEncoder(nn.Sequential):
             normalize: scale embeddings to unit length.
             truncate_dim: keep the first ``truncate_dim`` dimensions (overrides the model's setting).
             output_precision: ``float32`` or a quantized form (``int8``, ``uint8``, ``binary``, ``ubinary``).
+            ranges: for ``int8``/``uint8``: each dimension's ``[min, max]``, shape ``(2, dim)`` (see
+                :func:`~sbert_plugins.quantization.calibration_ranges`), so that every call quantizes on one
+                scale (a corpus in chunks, its queries later). Default: the range of this call's embeddings.
+            calibration_embeddings: for ``int8``/``uint8``: float embeddings to take the ranges from
+                instead (ignored when ``ranges`` is given).
             convert_to: ``"numpy"`` (default) for an ``np.ndarray`` or ``"torch"`` for a CPU tensor.
             show_progress: progress bar; by default only for long inputs.
             max_tokens_per_batch: token budget of a batch (texts x longest length); texts are sorted
@@ -273,6 +281,11 @@ class SentenceEncoder(nn.Sequential):
                 raise ConfigError(f"{name} must be a positive integer, found {value!r}")
         if convert_to not in ("numpy", "torch"):
             raise ConfigError(f"convert_to must be 'numpy' or 'torch', found {convert_to!r}")
+        if (ranges is not None or calibration_embeddings is not None) and output_precision not in ("int8", "uint8"):
+            raise ConfigError(
+                f"ranges and calibration_embeddings apply to output_precision 'int8' or 'uint8', "
+                f"not {output_precision!r}"
+            )
         dim = _check_truncate_dim(truncate_dim, self._full_dim()) or self.truncate_dim
 
         prompt_text = self._resolve_prompt(prompt_name, prompt)
@@ -291,7 +304,12 @@ class SentenceEncoder(nn.Sequential):
             embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
 
         if output_precision != "float32" or convert_to == "numpy":
-            result: Any = quantize_embeddings(embeddings.numpy(), output_precision)
+            result: Any = quantize_embeddings(
+                embeddings.numpy(),
+                output_precision,
+                ranges=ranges,
+                calibration_embeddings=calibration_embeddings,
+            )
             if convert_to == "torch":
                 result = torch.from_numpy(result)
         else:
