@@ -208,7 +208,8 @@ class BaseIngestor(ABC):
 
         Raises:
             IntegrationError: the collection does not fit the model (dimension, distance, layout) or holds
-                vectors of another model; the server could not be reached. Nothing was written.
+                vectors of another model, or the server could not be reached: nothing was written. Or a
+                re-encode stopped part-way (the message says how far; running it again finishes it).
         """
         try:
             identity = ModelIdentity.of(self.model)
@@ -247,15 +248,22 @@ class BaseIngestor(ABC):
         self._write_identity(reencoding_metadata(stored, identity))
         salt = self.hash_salt()
         count, cursor = 0, None
-        while True:
-            page, cursor = sink_call(partial(sink.stored_page, cursor), self.retry, "reading stored documents")
-            if page:
-                docs = [replace(d, content_hash=content_hash(d.text, d.metadata, salt)) for d in page]
-                prepared = sink.prepare(docs, self.encode_documents([d.text for d in docs]))
-                sink_call(partial(sink.write, prepared), self.retry, f"re-encoding {len(docs)} documents")
-                count += len(docs)
-            if cursor is None:
-                break
+        try:
+            while True:
+                page, cursor = sink_call(partial(sink.stored_page, cursor), self.retry, "reading stored documents")
+                if page:
+                    docs = [replace(d, content_hash=content_hash(d.text, d.metadata, salt)) for d in page]
+                    prepared = sink.prepare(docs, self.encode_documents([d.text for d in docs]))
+                    sink_call(partial(sink.write, prepared), self.retry, f"re-encoding {len(docs)} documents")
+                    count += len(docs)
+                if cursor is None:
+                    break
+        except IntegrationError as exc:
+            raise IntegrationError(
+                f"re-encoding collection {self.collection!r} with model {identity} stopped after {count} documents: "
+                f"{exc}. Run the same ingest with --reencode / reencode=True again to finish it; until then the "
+                "collection is refused by ingests and searches"
+            ) from exc
         self._write_identity(identity.metadata())
         return count
 

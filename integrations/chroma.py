@@ -314,7 +314,9 @@ class ChromaIngestor(BaseIngestor):
         store = self._get_collection()
         if store is None:
             raise IntegrationError(f"collection {self.collection!r} disappeared while it was being written; run again")
-        merged = {**(store.metadata or {}), **metadata}
+        # Index settings kept in the metadata by older chromadb (hnsw:space) cannot be modified: leave them out.
+        kept = {k: v for k, v in (store.metadata or {}).items() if not k.startswith("hnsw:")}
+        merged = {**kept, **metadata}
         self._call(lambda: store.modify(metadata=merged), "recording the model in the collection's metadata")
 
     def _sink(self, store: Any) -> _ChromaSink:
