@@ -213,3 +213,29 @@ def test_plan_write_rules() -> None:
     assert plan_write("c", ModelIdentity("m", "f0").metadata(), model, empty=False, reencode=True) == "reencode"
     with pytest.raises(IntegrationError, match=r"model 'm' \(fingerprint f0\).*model 'm' \(fingerprint f1\)"):
         plan_write("c", ModelIdentity("m", "f0").metadata(), model, empty=True, reencode=False)
+
+
+@pytest.mark.parametrize("target", ["--qdrant", "--chroma"])
+def test_cli_refuses_a_retrained_model_and_reencodes_on_request(
+    target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from sbert_plugins.cli import main
+    from tests.conftest import build_tiny_modules
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps({"_id": d["id"], "text": d["text"]}) for d in make_docs(6)) + "\n")
+    model = tmp_path / "model"
+    SentenceEncoder(modules=build_tiny_modules(tmp_path / "a", seed=0), device="cpu").save(model)
+    ingest = ["ingest", str(corpus), "--model", str(model), "--device", "cpu", target, str(tmp_path / "store")]
+    ingest += ["--collection", "docs", "--quiet"]
+    assert main(ingest) == 0
+    SentenceEncoder(modules=build_tiny_modules(tmp_path / "b", seed=1), device="cpu").save(model)  # "re-trained"
+    capsys.readouterr()
+    assert main(ingest) == 2
+    assert "--reencode" in capsys.readouterr().err
+    assert main([*ingest, "--reencode"]) == 0
+    assert "6 stored documents were re-encoded" in capsys.readouterr().out
+    assert main([*ingest, "--reencode"]) == 0
+    assert "0 written (0 overwritten), 6 skipped" in capsys.readouterr().out
