@@ -3,7 +3,6 @@ returns the ingestor's own hybrid results (the same BM25 vectors, the same RRF).
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from integrations._ingest import point_id
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.errors import ConfigError
+from sbert_plugins.evaluation.readers import read_beir_queries, read_qrels
 
 pytest.importorskip("langchain_qdrant")
 
@@ -29,12 +29,8 @@ DISTRACTORS = 200
 def scifact_subset(folder: Path) -> tuple[list[str], list[dict[str, Any]]]:
     """The first 40 claims of a seeded 20% dev split of the train claims (seed 13, as benchmarks/hybrid_scifact.py),
     and a corpus subset: their relevant abstracts plus the first 200 of the corpus."""
-    relevant: dict[str, set[str]] = {}
-    with (folder / "qrels" / "train.tsv").open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            relevant.setdefault(row["query-id"], set()).add(row["corpus-id"])
-    with (folder / "queries.jsonl").open(encoding="utf-8") as handle:
-        claims = {q["_id"]: q["text"] for q in map(json.loads, handle) if q["_id"] in relevant}
+    relevant = read_qrels(folder / "qrels" / "train.tsv")
+    claims = {q: text for q, text in read_beir_queries(folder / "queries.jsonl").items() if q in relevant}
     dev = random.Random(13).sample(sorted(claims), round(0.2 * len(claims)))[:DEV_QUERIES]
     wanted = set().union(*(relevant[q] for q in dev))
     rows: list[dict[str, Any]] = []
