@@ -77,6 +77,8 @@ class Summary:
     seconds: float = 0.0
     truncated: int = 0
     """Documents longer than the model's ``max_seq_length``: only their beginning was embedded."""
+    reencoded: int = 0
+    """Stored documents whose vectors were rewritten with this model before the ingest (``reencode``)."""
 
     @property
     def processed(self) -> int:
@@ -94,6 +96,8 @@ class Summary:
             f"{self.skipped} skipped (already present), {len(self.rejected)} rejected "
             f"in {self.seconds:.1f}s ({self.docs_per_second:.1f} docs/s)"
         ]
+        if self.reencoded:
+            lines.append(f"  {self.reencoded} stored documents were re-encoded with this model first")
         if self.truncated:
             lines.append(
                 f"  {self.truncated} written documents were longer than the model's max_seq_length: "

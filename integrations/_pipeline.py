@@ -54,6 +54,11 @@ class Sink(Protocol):
         """Upsert a request built by :meth:`prepare` (idempotent: it may be retried)."""
         ...
 
+    def stored_page(self, cursor: Any) -> tuple[list[IngestDocument], Any]:
+        """One page of the stored documents (with their stored point ids and hashes) from ``cursor`` (None:
+        the first page), and the cursor of the next page (None after the last)."""
+        ...
+
 
 @dataclass(frozen=True)
 class _Job:
@@ -101,7 +106,7 @@ class _Uploader(threading.Thread):
         for start in range(0, len(job.docs), size):
             docs = job.docs[start : start + size]
             prepared = self.sink.prepare(docs, job.vectors[start : start + size])
-            _sink_call(partial(self.sink.write, prepared), self.policy, f"writing {len(docs)} documents")
+            sink_call(partial(self.sink.write, prepared), self.policy, f"writing {len(docs)} documents")
             self.counts.add_written(len(docs), sum(job.replaces[start : start + size]))
             self.bar.update(len(docs))
 
@@ -190,7 +195,7 @@ def _produce(
         if not docs:
             return [], []
         ids = [d.point_id for d in docs]
-        existing = _sink_call(lambda: sink.existing_hashes(ids), policy, "reading stored content hashes")
+        existing = sink_call(lambda: sink.existing_hashes(ids), policy, "reading stored content hashes")
         todo = [d for d in docs if existing.get(d.point_id, _ABSENT) != d.content_hash]
         with counts.lock:
             counts.skipped += len(docs) - len(todo)
@@ -210,8 +215,9 @@ def _produce(
         current, todo, replaces = upcoming, next_todo, next_replaces
 
 
-def _sink_call(fn: Callable[[], T], policy: RetryPolicy, what: str) -> T:
-    """Call the target with retries; any error it raises becomes an :class:`IntegrationError`."""
+def sink_call(fn: Callable[[], T], policy: RetryPolicy, what: str) -> T:
+    """Call the target with retries; any error it raises becomes an :class:`IntegrationError` (a
+    :class:`~integrations._retry.RetryError` when transient errors outlasted the retries)."""
     try:
         return call_with_retry(fn, policy, what=what)
     except IntegrationError:

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from integrations._base import BaseIngestor, SearchHit, positive_int
+from integrations._identity import ModelIdentity, check_readable
 from integrations._ingest import DOC_ID_KEY, HASH_KEY, RESERVED_KEYS, IngestDocument, MetadataCheck
 from integrations._retry import RetryPolicy, call_with_retry, is_transient
 from integrations._store_lock import StoreLock
@@ -100,6 +101,25 @@ def distance_to_score(distance: float, space: str) -> float:
     return 1.0 - distance
 
 
+def from_record(
+    record_id: str, text: str | None, metadata: Mapping[str, Any] | None, collection: str
+) -> IngestDocument:
+    """The document a stored record holds (the inverse of :func:`to_record`; any record LangChain wrote too).
+
+    Raises:
+        IntegrationError: the record has no text to encode.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise IntegrationError(
+            f"record {record_id} of collection {collection!r} has no document text, so it cannot be re-encoded; "
+            "pass recreate=True (--recreate) to rebuild the collection from the corpus"
+        )
+    own = {k: v for k, v in (metadata or {}).items() if k not in RESERVED_KEYS}
+    doc_id = (metadata or {}).get(DOC_ID_KEY)
+    content = str((metadata or {}).get(HASH_KEY) or "")
+    return IngestDocument(text, own, None if doc_id is None else str(doc_id), record_id, content)
+
+
 class _ChromaSink:
     def __init__(self, ingestor: ChromaIngestor, collection: Any, max_batch_size: int) -> None:
         self.collection = ingestor.collection
@@ -124,6 +144,22 @@ class _ChromaSink:
         with self._lock:
             self._store.upsert(**prepared)
 
+    def stored_page(self, cursor: Any) -> tuple[list[IngestDocument], Any]:
+        # The cursor is the list of ids still to read, taken once: pages by offset could shift under upserts.
+        if cursor is None:
+            with self._lock:
+                cursor = list(self._store.get(include=[])["ids"])
+        page, rest = cursor[: self.max_batch_size], cursor[self.max_batch_size :]
+        if not page:
+            return [], None
+        with self._lock:
+            found = self._store.get(ids=page, include=["documents", "metadatas"])
+        docs = [
+            from_record(i, text, metadata, self.collection)
+            for i, text, metadata in zip(found["ids"], found["documents"], found["metadatas"], strict=True)
+        ]
+        return docs, rest or None
+
 
 class ChromaIngestor(BaseIngestor):
     """Writes documents to a Chroma collection and searches it.
@@ -134,9 +170,11 @@ class ChromaIngestor(BaseIngestor):
         path: embedded mode (``PersistentClient``): a folder, no server needed.
         url: a Chroma server, ``http://HOST:PORT`` (or ``https://``), with optional ``headers``.
         client: a Chroma client of your own (instead of ``path``/``url``).
-        recreate: drop the collection first (once, at the first ingest).
         upload_batch_size: records per upsert; capped at the server's ``max_batch_size``.
-        batch_size, encode_batch_size, retry: see :class:`~integrations._base.BaseIngestor`.
+        batch_size, encode_batch_size, recreate, reencode, retry: see
+            :class:`~integrations._base.BaseIngestor`.
+
+    The collection's metadata records the model's name and fingerprint.
 
     Raises:
         ConfigError: not exactly one of ``path``, ``url``, ``client``; a malformed URL.
@@ -154,19 +192,26 @@ class ChromaIngestor(BaseIngestor):
         headers: dict[str, str] | None = None,
         client: Any = None,
         recreate: bool = False,
+        reencode: bool = False,
         batch_size: int = 256,
         upload_batch_size: int | None = None,
-        encode_batch_size: int = 32,
+        encode_batch_size: int | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
-        super().__init__(model, collection, batch_size=batch_size, encode_batch_size=encode_batch_size, retry=retry)
+        super().__init__(
+            model,
+            collection,
+            batch_size=batch_size,
+            encode_batch_size=encode_batch_size,
+            recreate=recreate,
+            reencode=reencode,
+            retry=retry,
+        )
         if sum(x is not None for x in (path, url, client)) != 1:
             raise ConfigError("pass exactly one of path= (embedded Chroma), url= (a server) or client=")
         self.upload_batch_size = (
             None if upload_batch_size is None else positive_int("upload_batch_size", upload_batch_size)
         )
-        self.recreate = bool(recreate)
-        self._recreated = False
         self._checked: tuple[Any, str] | None = None  # (collection, space) once checked for searching
         self._lock = threading.Lock()
         chromadb = _chromadb()
@@ -199,7 +244,9 @@ class ChromaIngestor(BaseIngestor):
         with self._lock:
             return call_with_retry(fn, self.retry, what=f"{what} (collection {self.collection!r})")
 
-    def _metadata_check(self) -> MetadataCheck:
+    @property
+    def metadata_check(self) -> MetadataCheck:
+        """Chroma's rule: flat metadata (see :func:`flat_metadata_problem`)."""
         return flat_metadata_problem
 
     def _space(self) -> str:
@@ -246,14 +293,19 @@ class ChromaIngestor(BaseIngestor):
             )
         return space
 
-    def _open_for_writing(self) -> _ChromaSink:
+    def _open_collection(self, identity: ModelIdentity) -> tuple[_ChromaSink, Mapping[str, Any] | None]:
         store = self._get_collection()
         if store is not None and self.recreate and not self._recreated:
             self._call(lambda: self.client.delete_collection(self.collection), "deleting the collection")
             store = None
         self._recreated = True
+        stored: Mapping[str, Any] | None = None
         if store is None:
-            metadata = {DIMENSION_KEY: self.model.embedding_dim, SIMILARITY_KEY: self.model.similarity_fn_name}
+            metadata = {
+                DIMENSION_KEY: self.model.embedding_dim,
+                SIMILARITY_KEY: self.model.similarity_fn_name,
+                **identity.metadata(),
+            }
             configuration = {"hnsw": {"space": self._space()}}
             try:
                 store = self._call(
@@ -264,10 +316,42 @@ class ChromaIngestor(BaseIngestor):
                 )
             except _chromadb().errors.InvalidArgumentError as exc:
                 raise self._invalid_name(exc) from exc
+        else:
+            stored = dict(store.metadata or {})
         self._checked = (store, self._check(store))
+        return self._sink(store), stored
+
+    def _forget_checks(self) -> None:
+        self._checked = None
+
+    def _write_identity(self, metadata: Mapping[str, Any]) -> None:
+        store = self._get_collection()
+        if store is None:
+            raise IntegrationError(f"collection {self.collection!r} disappeared while it was being written; run again")
+        # Index settings kept in the metadata by older chromadb (hnsw:space) cannot be modified: leave them out.
+        kept = {k: v for k, v in (store.metadata or {}).items() if not k.startswith("hnsw:")}
+        merged = {**kept, **metadata}
+        self._call(lambda: store.modify(metadata=merged), "recording the model in the collection's metadata")
+
+    def _sink(self, store: Any) -> _ChromaSink:
         limit = int(self._call(self.client.get_max_batch_size, "reading the server's max batch size"))
         size = min(self.upload_batch_size or limit, limit) if limit > 0 else (self.upload_batch_size or 1000)
         return _ChromaSink(self, store, size)
+
+    def writer(self) -> _ChromaSink:
+        """A write target on the existing collection: no creating or checking (for the workers of a job
+        whose driver called :meth:`open_for_writing`).
+
+        Raises:
+            IntegrationError: the collection does not exist (any more).
+        """
+        store = self._get_collection()
+        if store is None:
+            raise IntegrationError(
+                f"collection {self.collection!r} does not exist (it disappeared while the job was running?); "
+                "run the ingest again"
+            )
+        return self._sink(store)
 
     def close(self) -> None:
         """Close the client if the ingestor opened it (embedded mode releases its files)."""
@@ -299,7 +383,9 @@ class ChromaIngestor(BaseIngestor):
             store = self._get_collection()
             if store is None:
                 raise IntegrationError(f"collection {self.collection!r} does not exist; ingest documents into it first")
-            self._checked = (store, self._check(store))
+            space = self._check(store)
+            check_readable(self.collection, store.metadata, ModelIdentity.of(self.model))
+            self._checked = (store, space)
         store, space = self._checked
         embedding = np.asarray(self._encode_query(query), dtype=np.float32)
         where = to_where(filter)

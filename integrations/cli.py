@@ -1,6 +1,6 @@
 """``sbert-plugins ingest`` and ``sbert-plugins search``: a corpus into Qdrant or Chroma, and queries back.
 
-    sbert-plugins ingest corpus.jsonl --qdrant ./qdrant-data --collection docs [--hybrid] [--recreate]
+    sbert-plugins ingest corpus.jsonl --qdrant ./qdrant-data --collection docs [--hybrid] [--recreate | --reencode]
     sbert-plugins search "what is a harp?" --qdrant ./qdrant-data --collection docs -k 5 [--rerank MODEL
         [--fusion-weight W | --no-fusion]]
 
@@ -68,7 +68,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
         print(ingest_with_ray(args))
         return 0
-    with _open(args, hybrid=args.hybrid, recreate=args.recreate, batch_size=args.batch_size) as ingestor:
+    options = {"hybrid": args.hybrid, "recreate": args.recreate, "reencode": args.reencode}
+    with _open(args, **options, batch_size=args.batch_size) as ingestor:
         summary = ingestor.ingest(args.corpus, show_progress=not args.quiet)
     print(summary)
     return 0
@@ -207,6 +208,12 @@ def register_ingest(subparsers: Any) -> None:
     _add_target_arguments(parser)
     parser.add_argument("--hybrid", action="store_true", help="also store BM25 sparse vectors (Qdrant)")
     parser.add_argument("--recreate", action="store_true", help="delete the collection first")
+    parser.add_argument(
+        "--reencode",
+        action="store_true",
+        help="if the collection holds another model's vectors (e.g. after re-training the model), rewrite every "
+        "stored vector with this model first, keeping ids, texts and metadata",
+    )
     parser.add_argument("--batch-size", type=int, default=256, help="documents per encode step (default: 256)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import SecretStr
 
 from integrations._base import BaseIngestor, SearchHit, positive_int
+from integrations._identity import ModelIdentity, check_readable
 from integrations._ingest import DOC_ID_KEY, HASH_KEY, IngestDocument
 from integrations._retry import RetryPolicy, call_with_retry
 from integrations._store_lock import StoreLock
@@ -47,6 +48,29 @@ def _qdrant() -> Any:
 def to_payload(doc: IngestDocument) -> dict[str, Any]:
     """The stored payload of a document (what QdrantVectorStore reads, plus id and hash)."""
     return {CONTENT_KEY: doc.text, METADATA_KEY: doc.metadata, DOC_ID_KEY: doc.doc_id, HASH_KEY: doc.content_hash}
+
+
+def from_payload(point: str, payload: Mapping[str, Any], collection: str) -> IngestDocument:
+    """The document a stored point holds (the inverse of :func:`to_payload`; any point LangChain wrote too).
+
+    Raises:
+        IntegrationError: the point has no text to encode.
+    """
+    text = payload.get(CONTENT_KEY)
+    if not isinstance(text, str) or not text.strip():
+        raise IntegrationError(
+            f"point {point} of collection {collection!r} has no {CONTENT_KEY!r} text, so it cannot be re-encoded; "
+            "pass recreate=True (--recreate) to rebuild the collection from the corpus"
+        )
+    doc_id = payload.get(DOC_ID_KEY)
+    metadata = payload.get(METADATA_KEY)
+    return IngestDocument(
+        text,
+        dict(metadata) if isinstance(metadata, Mapping) else {},
+        None if doc_id is None else str(doc_id),
+        point,
+        str(payload.get(HASH_KEY) or ""),
+    )
 
 
 def to_filter(filter: Any) -> Any:
@@ -114,6 +138,13 @@ class _QdrantSink:
         with self._ingestor._lock:
             self._ingestor.client.upsert(self.collection, points=prepared, wait=True)
 
+    def stored_page(self, cursor: Any) -> tuple[list[IngestDocument], Any]:
+        with self._ingestor._lock:
+            records, following = self._ingestor.client.scroll(
+                self.collection, limit=self.max_batch_size, offset=cursor, with_payload=True, with_vectors=False
+            )
+        return [from_payload(str(r.id), r.payload or {}, self.collection) for r in records], following
+
 
 class QdrantIngestor(BaseIngestor):
     """Writes documents to a Qdrant collection and searches it.
@@ -127,11 +158,15 @@ class QdrantIngestor(BaseIngestor):
         client: a ``QdrantClient`` of your own (instead of ``path``/``url``).
         timeout: seconds per server request.
         hybrid: also store a BM25 sparse vector per document, for :meth:`search` ``mode="hybrid"``.
-        recreate: drop the collection first (once, at the first ingest).
         bm25: BM25 parameters for hybrid collections.
-        sparse_vector_name: the name of the sparse vector (QdrantVectorStore's default).
+        sparse_vector_name: the name of the sparse vector (QdrantVectorStore's default); pass it to
+            ``QdrantVectorStore(sparse_vector_name=...)`` with ``SBERTSparseEmbeddings`` to read a
+            hybrid collection through LangChain.
         upload_batch_size: points per upsert request.
-        batch_size, encode_batch_size, retry: see :class:`~integrations._base.BaseIngestor`.
+        batch_size, encode_batch_size, recreate, reencode, retry: see
+            :class:`~integrations._base.BaseIngestor`.
+
+    The collection's metadata records the model's name and fingerprint.
 
     Raises:
         ConfigError: not exactly one of ``path``, ``url``, ``client``; an invalid setting.
@@ -153,19 +188,27 @@ class QdrantIngestor(BaseIngestor):
         recreate: bool = False,
         bm25: BM25Config | None = None,
         sparse_vector_name: str = SPARSE_VECTOR_NAME,
+        reencode: bool = False,
         batch_size: int = 256,
         upload_batch_size: int = 256,
-        encode_batch_size: int = 32,
+        encode_batch_size: int | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
-        super().__init__(model, collection, batch_size=batch_size, encode_batch_size=encode_batch_size, retry=retry)
+        super().__init__(
+            model,
+            collection,
+            batch_size=batch_size,
+            encode_batch_size=encode_batch_size,
+            recreate=recreate,
+            reencode=reencode,
+            retry=retry,
+        )
         if sum(x is not None for x in (path, url, client)) != 1:
             raise ConfigError("pass exactly one of path= (embedded Qdrant), url= (a server) or client=")
         if api_key is not None and url is None:
             raise ConfigError("api_key is for a server: pass it with url=")
         self.upload_batch_size = positive_int("upload_batch_size", upload_batch_size)
         self.hybrid = bool(hybrid)
-        self.recreate = bool(recreate)
         self.bm25 = BM25Encoder(bm25)
         self.sparse_vector_name = sparse_vector_name
         QdrantClient, _ = _qdrant()
@@ -183,13 +226,14 @@ class QdrantIngestor(BaseIngestor):
             self.client = _open_embedded(QdrantClient, Path(str(path)), self._store_lock)
         # Embedded Qdrant is not thread-safe; a server client is, but one lock costs little here.
         self._lock = threading.Lock()
-        self._recreated = False
         self._checked_layout: bool | None = None  # has BM25 vectors, once the collection was checked
 
     # ---- collection --------------------------------------------------------------------------
 
-    def _vector_settings(self) -> dict[str, Any]:
-        settings = super()._vector_settings()
+    def vector_settings(self) -> dict[str, Any]:
+        """The model's settings (see :class:`~integrations._base.BaseIngestor`) and, for a hybrid
+        collection, the BM25 parameters."""
+        settings = super().vector_settings()
         if self.hybrid:
             settings["bm25"] = self.bm25.config.model_dump()
         return settings
@@ -204,9 +248,8 @@ class QdrantIngestor(BaseIngestor):
             raise ConfigError(f"the model's similarity {name!r} has no Qdrant distance; valid: {sorted(DISTANCES)}")
         return DISTANCES[name]
 
-    def _collection_layout(self) -> bool:
-        """Whether the existing collection has BM25 vectors, after checking it against the model."""
-        info = self._call(lambda: self.client.get_collection(self.collection), "reading the collection")
+    def _collection_layout(self, info: Any) -> bool:
+        """Whether the existing collection (``info``) has BM25 vectors, after checking it against the model."""
         vectors = info.config.params.vectors
         dense = vectors.get(DENSE_VECTOR_NAME) if isinstance(vectors, Mapping) else vectors
         fix = "pass recreate=True (it deletes the collection) or use another collection name"
@@ -231,21 +274,27 @@ class QdrantIngestor(BaseIngestor):
         self._checked_layout = sparse is not None
         return self._checked_layout
 
-    def _open_for_writing(self) -> _QdrantSink:
+    def _read_collection(self) -> Any:
+        return self._call(lambda: self.client.get_collection(self.collection), "reading the collection")
+
+    def _open_collection(self, identity: ModelIdentity) -> tuple[_QdrantSink, Mapping[str, Any] | None]:
         _, models = _qdrant()
         exists = self._call(lambda: self.client.collection_exists(self.collection), "checking the collection")
         if exists and self.recreate and not self._recreated:
             self._call(lambda: self.client.delete_collection(self.collection), "deleting the collection")
             exists = False
         self._recreated = True
+        stored: Mapping[str, Any] | None = None
         if exists:
-            has_sparse = self._collection_layout()
+            info = self._read_collection()
+            has_sparse = self._collection_layout(info)
             if has_sparse != self.hybrid:
                 made = "with" if has_sparse else "without"
                 raise IntegrationError(
                     f"collection {self.collection!r} was created {made} BM25 sparse vectors but hybrid={self.hybrid}; "
                     f"pass hybrid={has_sparse}, or recreate=True to rebuild it, or use another collection name"
                 )
+            stored = dict(info.config.metadata or {})
         else:
             dense = models.VectorParams(
                 size=self.model.embedding_dim, distance=models.Distance(self._expected_distance())
@@ -256,10 +305,25 @@ class QdrantIngestor(BaseIngestor):
                     self.collection,
                     vectors_config={DENSE_VECTOR_NAME: dense} if self.hybrid else dense,
                     sparse_vectors_config=sparse if self.hybrid else None,
+                    metadata=identity.metadata(),
                 ),
                 "creating the collection",
             )
             self._checked_layout = self.hybrid
+        return self.writer(), stored
+
+    def _forget_checks(self) -> None:
+        self._checked_layout = None
+
+    def _write_identity(self, metadata: Mapping[str, Any]) -> None:
+        self._call(
+            lambda: self.client.update_collection(self.collection, metadata=dict(metadata)),
+            "recording the model in the collection's metadata",
+        )
+
+    def writer(self) -> _QdrantSink:
+        """A write target on the collection as it is: no creating or checking (for the workers of a job
+        whose driver called :meth:`open_for_writing`)."""
         return _QdrantSink(self, self.hybrid)
 
     # ---- reading -----------------------------------------------------------------------------
@@ -299,7 +363,9 @@ class QdrantIngestor(BaseIngestor):
         if has_sparse is None:  # checked once per ingestor; an ingest checks again
             if not self._call(lambda: self.client.collection_exists(self.collection), "checking the collection"):
                 raise IntegrationError(f"collection {self.collection!r} does not exist; ingest documents into it first")
-            has_sparse = self._collection_layout()
+            info = self._read_collection()
+            has_sparse = self._collection_layout(info)
+            check_readable(self.collection, info.config.metadata, ModelIdentity.of(self.model))
         mode = mode or ("hybrid" if has_sparse else "dense")
         if mode not in ("dense", "sparse", "hybrid"):
             raise ConfigError(f"mode must be 'dense', 'sparse' or 'hybrid', found {mode!r}")

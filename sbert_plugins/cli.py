@@ -18,6 +18,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TypedDict
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from sbert_plugins._atomic import staged_file
@@ -103,8 +104,23 @@ def _load_encoder(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return SentenceEncoder(args.model, device=args.device, precision=args.precision, **model_options(args))
 
 
+def ranges_path(output: Path) -> Path:
+    """Where ``encode`` writes the int8/uint8 ranges of ``output``: ``NAME.ranges.npy`` beside ``NAME.npy``."""
+    return output.with_name(output.name.removesuffix(".npy") + ".ranges.npy")
+
+
 def _cmd_encode(args: argparse.Namespace) -> int:
+    from sbert_plugins.quantization import SCALED_PRECISIONS, ChunkQuantizer
+
     source = Path(args.input)
+    given = np.load(args.ranges) if args.ranges is not None else None
+    calibration_size = args.chunk_size if args.calibration_size is None else args.calibration_size
+    quantize = ChunkQuantizer(args.output_precision, ranges=given, calibration_size=calibration_size)
+    if given is None and args.output_precision in SCALED_PRECISIONS and calibration_size > args.chunk_size:
+        raise ConfigError(
+            f"--calibration-size ({args.calibration_size}) must be at most --chunk-size ({args.chunk_size}): "
+            "the ranges come from the first chunk"
+        )
     total = sum(1 for _ in iter_texts(source, field=args.field))  # a bad line fails here, before any work
     output = Path(args.output)
     if output.is_dir():
@@ -115,25 +131,32 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     truncated = 0
     # Chunks are encoded and appended one at a time, so memory stays bounded for any file size; they go to
     # a temporary name unique to this run, which becomes the output's name only once complete and flushed.
+    # int8/uint8 chunks share one scale.
     with (
         staged_file(output) as partial,
         NpyWriter(partial) as writer,
         tqdm(total=total, unit="text", disable=args.quiet) as bar,
     ):
         for chunk in chunked(iter_texts(source, field=args.field), args.chunk_size):
-            writer.write(
-                model.encode(
-                    chunk,
-                    batch_size=args.batch_size,
-                    normalize=args.normalize,
-                    prompt_name=args.prompt_name,
-                    output_precision=args.output_precision,
-                    show_progress=False,
-                )
+            floats = model.encode(
+                chunk,
+                batch_size=args.batch_size,
+                normalize=args.normalize,
+                prompt_name=args.prompt_name,
+                show_progress=False,
             )
+            writer.write(quantize(floats))
             truncated += model.last_truncated_count
             bar.update(len(chunk))
     print(f"wrote {writer.rows} embeddings of dimension {writer.dim} to {output}")
+    if quantize.calibrated_on and quantize.ranges is not None:
+        scale = ranges_path(output)
+        with staged_file(scale) as pending, pending.open("wb") as handle:
+            np.save(handle, quantize.ranges)
+        print(
+            f"{args.output_precision} ranges from the first {quantize.calibrated_on} texts (the calibration sample), "
+            f"used for every chunk, written to {scale}: encode queries with --ranges {scale} to put them on this scale"
+        )
     if truncated:
         print(f"{truncated} texts were truncated to {model.max_seq_length} tokens")
     return 0
@@ -185,6 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--prompt-name", default=None)
     encode.add_argument(
         "--output-precision", default="float32", choices=["float32", "int8", "uint8", "binary", "ubinary"]
+    )
+    encode.add_argument(
+        "--calibration-size",
+        type=int,
+        default=None,
+        help="int8/uint8: each dimension's range comes from the first N texts and applies to every chunk; "
+        "written beside the output as NAME.ranges.npy (default and most: --chunk-size)",
+    )
+    encode.add_argument(
+        "--ranges", default=None, metavar="FILE", help="int8/uint8: quantize on these ranges (a .ranges.npy file)"
     )
     encode.add_argument("--quiet", action="store_true", help="no progress bar")
     add_model_arguments(encode)

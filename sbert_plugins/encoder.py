@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import transformers
 from torch import Tensor, nn
@@ -42,6 +43,7 @@ from sbert_plugins.loading import (
 from sbert_plugins.modules import Router, Transformer
 from sbert_plugins.modules.chain import InputModule, chain_output_dim, is_input_module
 from sbert_plugins.onnx_backend import OnnxInt8Transformer
+from sbert_plugins.per_thread import PerThread
 from sbert_plugins.quantization import OutputPrecision, quantize_embeddings
 from sbert_plugins.similarity import similarity_function
 from sbert_plugins.streaming import chunked
@@ -124,6 +126,10 @@ class SentenceEncoder(nn.Sequential):
     ``token_embeddings`` and ``sentence_embedding`` added; :meth:`encode` returns arrays.
     """
 
+    last_truncated_count = PerThread(0)
+    """How many texts the last :meth:`encode` call of the reading thread truncated to ``max_seq_length``
+    (per thread: another thread's call in between does not change what this thread reads)."""
+
     def __init__(
         self,
         model_name_or_path: str | Path | None = None,
@@ -189,8 +195,6 @@ class SentenceEncoder(nn.Sequential):
         self.truncate_dim = _check_truncate_dim(truncate_dim, self._full_dim())
         self.precision: EncoderPrecision = precision
         self.num_threads = num_threads
-        self.last_truncated_count = 0
-        """How many texts the last :meth:`encode` call truncated to ``max_seq_length``."""
         self._fingerprints = FingerprintCache()
         self.to(target)
         if precision in ("fp16", "bf16"):
@@ -297,6 +301,8 @@ class SentenceEncoder(nn.Sequential):
         normalize: bool = False,
         truncate_dim: int | None = None,
         output_precision: OutputPrecision = "float32",
+        ranges: np.ndarray | None = None,
+        calibration_embeddings: np.ndarray | None = None,
         convert_to: Literal["numpy", "torch"] = "numpy",
         show_progress: bool | None = None,
         max_tokens_per_batch: int | None = None,
@@ -311,6 +317,11 @@ class SentenceEncoder(nn.Sequential):
             normalize: scale embeddings to unit length.
             truncate_dim: keep the first ``truncate_dim`` dimensions (overrides the model's setting).
             output_precision: ``float32`` or a quantized form (``int8``, ``uint8``, ``binary``, ``ubinary``).
+            ranges: for ``int8``/``uint8``: each dimension's ``[min, max]``, shape ``(2, dim)`` (see
+                :func:`~sbert_plugins.quantization.calibration_ranges`), so that every call quantizes on one
+                scale (a corpus in chunks, its queries later). Default: the range of this call's embeddings.
+            calibration_embeddings: for ``int8``/``uint8``: float embeddings to take the ranges from
+                instead (ignored when ``ranges`` is given).
             convert_to: ``"numpy"`` (default) for an ``np.ndarray`` or ``"torch"`` for a CPU tensor.
             show_progress: progress bar; by default only for long inputs.
             max_tokens_per_batch: token budget of a batch (texts x longest length); texts are sorted
@@ -329,6 +340,11 @@ class SentenceEncoder(nn.Sequential):
                 raise ConfigError(f"{name} must be a positive integer, found {value!r}")
         if convert_to not in ("numpy", "torch"):
             raise ConfigError(f"convert_to must be 'numpy' or 'torch', found {convert_to!r}")
+        if (ranges is not None or calibration_embeddings is not None) and output_precision not in ("int8", "uint8"):
+            raise ConfigError(
+                f"ranges and calibration_embeddings apply to output_precision 'int8' or 'uint8', "
+                f"not {output_precision!r}"
+            )
         dim = _check_truncate_dim(truncate_dim, self._full_dim()) or self.truncate_dim
 
         prompt_text = self._resolve_prompt(prompt_name, prompt)
@@ -348,7 +364,12 @@ class SentenceEncoder(nn.Sequential):
             embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
 
         if output_precision != "float32" or convert_to == "numpy":
-            result: Any = quantize_embeddings(embeddings.numpy(), output_precision)
+            result: Any = quantize_embeddings(
+                embeddings.numpy(),
+                output_precision,
+                ranges=ranges,
+                calibration_embeddings=calibration_embeddings,
+            )
             if convert_to == "torch":
                 result = torch.from_numpy(result)
         else:

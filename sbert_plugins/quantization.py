@@ -10,6 +10,8 @@ from sbert_plugins.errors import ConfigError
 
 OutputPrecision = Literal["float32", "int8", "uint8", "binary", "ubinary"]
 OUTPUT_PRECISIONS: tuple[str, ...] = get_args(OutputPrecision)
+SCALED_PRECISIONS = ("int8", "uint8")
+"""The precisions that map values to buckets, on a scale (``ranges``) that every chunk and query must share."""
 
 
 def quantize_embeddings(
@@ -39,7 +41,7 @@ def quantize_embeddings(
         source = calibration_embeddings if calibration_embeddings is not None else embeddings
         if len(source) == 0:
             return np.empty(embeddings.shape, dtype=np.int8 if precision == "int8" else np.uint8)
-        ranges = np.vstack((source.min(axis=0), source.max(axis=0)))
+        ranges = calibration_ranges(source)
     ranges = np.asarray(ranges, dtype=np.float32)
     if ranges.shape != (2, embeddings.shape[-1]):
         raise ConfigError(f"ranges must have shape (2, {embeddings.shape[-1]}), found {ranges.shape}")
@@ -50,3 +52,54 @@ def quantize_embeddings(
     if precision == "uint8":
         return buckets.astype(np.uint8)
     return (buckets - 128).astype(np.int8)
+
+
+def calibration_ranges(embeddings: np.ndarray) -> np.ndarray:
+    """Each dimension's ``[min, max]`` over ``embeddings`` (shape ``(n, dim)``, ``n >= 1``): the ``ranges``
+    (shape ``(2, dim)``, float32) that put every later int8/uint8 quantization on the same scale.
+
+    Raises:
+        ConfigError: ``embeddings`` is not a non-empty 2-D array.
+    """
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    if embeddings.ndim != 2 or len(embeddings) == 0:
+        raise ConfigError(f"calibration embeddings must be a non-empty 2-D array, found shape {embeddings.shape}")
+    return np.vstack((embeddings.min(axis=0), embeddings.max(axis=0)))
+
+
+class ChunkQuantizer:
+    """Quantizes float embeddings that arrive in chunks, every chunk on one scale.
+
+    For ``int8``/``uint8`` the scale is ``ranges`` when given, else the ranges of the first
+    ``calibration_size`` rows seen (the calibration sample, taken from the first chunk). Other
+    precisions need no scale.
+
+    Args:
+        precision: the output precision.
+        ranges: each dimension's ``[min, max]``, shape ``(2, dim)``.
+        calibration_size: rows of the first chunk that set the ranges when none are given.
+
+    Raises:
+        ConfigError: an unknown precision, ``ranges`` for a precision without a scale, a calibration size
+            below 1, or (when called) a first chunk smaller than the calibration sample while more follow.
+    """
+
+    def __init__(self, precision: OutputPrecision, *, ranges: np.ndarray | None = None, calibration_size: int) -> None:
+        if precision not in OUTPUT_PRECISIONS:
+            raise ConfigError(f"output precision {precision!r} is not supported; use one of {OUTPUT_PRECISIONS}")
+        if ranges is not None and precision not in SCALED_PRECISIONS:
+            raise ConfigError(f"ranges apply to output precision 'int8' or 'uint8', not {precision!r}")
+        if isinstance(calibration_size, bool) or not isinstance(calibration_size, int) or calibration_size < 1:
+            raise ConfigError(f"calibration_size must be a positive integer, found {calibration_size!r}")
+        self.precision = precision
+        self.ranges = None if ranges is None else np.asarray(ranges, dtype=np.float32)
+        self.calibration_size = calibration_size
+        self.calibrated_on = 0
+        """Rows the ranges were computed from (0 when they were given or are not needed)."""
+
+    def __call__(self, embeddings: np.ndarray) -> np.ndarray:
+        """``embeddings`` (float, ``(n, dim)``) in the output precision, on the scale of every other chunk."""
+        if self.precision in SCALED_PRECISIONS and self.ranges is None and len(embeddings):
+            sample = embeddings[: self.calibration_size]
+            self.ranges, self.calibrated_on = calibration_ranges(sample), len(sample)
+        return quantize_embeddings(embeddings, self.precision, ranges=self.ranges)

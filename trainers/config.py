@@ -67,7 +67,7 @@ class TrainingConfig(BaseModel):
         resume_from: a checkpoint folder, or ``"latest"`` for the newest one in ``output_dir/checkpoints``.
         logging_steps: log the mean loss and learning rate every this many optimizer steps.
         show_progress: show a progress bar with the running loss.
-        num_threads: ``torch.set_num_threads`` for the run (``None``: leave torch's choice).
+        num_threads: ``torch.set_num_threads`` for the run, restored when it ends (``None``: leave torch's choice).
         router_mapping: for a model with a :class:`~sbert_plugins.modules.Router`, the task (route) of each
             text column, e.g. ``{"query": "query", "positive": "document", "negative_1": "document"}`` (the
             reference's ``router_mapping``); columns left out take the Router's default route.

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from sbert_plugins.device import intra_op_threads
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.modules import Router
 from trainers import checkpoint as ckpt
@@ -159,14 +160,14 @@ class Trainer:
             ConfigError: fp16 without CUDA, a checkpoint written under a different schedule, a missing metric.
         """
         cfg = self.config
-        if cfg.num_threads is not None:
-            torch.set_num_threads(cfg.num_threads)
         device = distributed.training_device(_device_of(self.model), self.world)
         if cfg.precision == "fp16" and device.type != "cuda":
             raise ConfigError("precision='fp16' needs a CUDA device; use 'bf16' on CPU")
         created = distributed.init_from_env(device)
         try:
-            metrics = self._train(device, resume_from)
+            # The process-wide thread count is set for the run only: the caller's is restored afterwards.
+            with intra_op_threads(cfg.num_threads):
+                metrics = self._train(device, resume_from)
         except BaseException:
             distributed.destroy(created, wait=False)
             raise

@@ -14,12 +14,15 @@ Example::
     )
     docs = retriever.invoke("what is a harp?")          # metadata["relevance_score"] on each
 
-Needs ``langchain-core``: ``pip install "sbert-plugins[langchain]"``.
+Needs ``langchain-core``: ``pip install "sbert-plugins[langchain]"``. ``SBERTSparseEmbeddings`` (BM25 sparse
+vectors for ``langchain_qdrant.QdrantVectorStore`` hybrid search) also needs ``langchain-qdrant`` and is
+imported on first use.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 from sbert_plugins.errors import missing_dependency
 
@@ -30,4 +33,20 @@ from integrations.langchain.embeddings import SBERTEmbeddings
 from integrations.langchain.rerank import RerankingRetriever, SBERTReranker
 from integrations.scoring import BiEncoderScorer, PairScorer
 
-__all__ = ["BiEncoderScorer", "PairScorer", "RerankingRetriever", "SBERTEmbeddings", "SBERTReranker"]
+__all__ = [
+    "BiEncoderScorer",
+    "PairScorer",
+    "RerankingRetriever",
+    "SBERTEmbeddings",
+    "SBERTReranker",
+    "SBERTSparseEmbeddings",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # langchain-qdrant is optional: the sparse adapter is imported when first asked for.
+    if name == "SBERTSparseEmbeddings":
+        from integrations.langchain.sparse import SBERTSparseEmbeddings
+
+        return SBERTSparseEmbeddings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

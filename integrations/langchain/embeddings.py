@@ -33,7 +33,8 @@ class SBERTEmbeddings(BaseModel, Embeddings):
         device: where to load the model (``"cpu"``, ``"cuda:0"``, ...; default: the best available).
         precision: ``"fp32"`` (default), ``"bf16"``, ``"fp16"`` or ``"int8"`` (CPU, ``[onnx]`` extra): see
             :class:`SentenceEncoder`.
-        batch_size: at most this many texts per forward pass.
+        batch_size: at most this many texts per forward pass; default: the encoder's token-budget batching
+            (texts sorted by length, each batch filled up to a token budget).
         normalize: scale embeddings to unit length (default ``False``: the model decides; all-MiniLM-L6-v2
             already ends with a Normalize module).
         query_prompt, document_prompt: text put before each query / document. Default: the model's
@@ -60,7 +61,7 @@ class SBERTEmbeddings(BaseModel, Embeddings):
     model: SentenceEncoder | None = Field(default=None, exclude=True, repr=False)
     device: str | None = None
     precision: EncoderPrecision = "fp32"
-    batch_size: int = Field(default=32, gt=0, strict=True)
+    batch_size: int | None = Field(default=None, gt=0, strict=True)
     normalize: bool = False
     query_prompt: str | None = None
     document_prompt: str | None = None

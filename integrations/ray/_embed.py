@@ -37,7 +37,8 @@ class ActorSettings(BaseModel):
     ``concurrency`` is the number of actors (each holds one copy of the model), or ``(min, max)`` for
     a pool that Ray grows and shrinks with the load. ``num_cpus``/``num_gpus`` are what Ray reserves
     for each actor (a fraction of a GPU lets several actors share one). ``batch_size`` is the number
-    of rows Ray hands an actor at a time; ``encode_batch_size`` the texts per forward pass.
+    of rows Ray hands an actor at a time; ``encode_batch_size`` caps the texts per forward pass (default:
+    the encoder's token-budget batching).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -46,7 +47,7 @@ class ActorSettings(BaseModel):
     num_cpus: float = Field(default=1.0, ge=0.0)
     num_gpus: float = Field(default=0.0, ge=0.0)
     batch_size: int = Field(default=256, gt=0)
-    encode_batch_size: int = Field(default=32, gt=0)
+    encode_batch_size: int | None = Field(default=None, gt=0)
     precision: Precision = "fp32"
     device: str | None = None
 
@@ -168,7 +169,7 @@ def embed_dataset(
     num_cpus: float = 1.0,
     num_gpus: float = 0.0,
     batch_size: int = 256,
-    encode_batch_size: int = 32,
+    encode_batch_size: int | None = None,
     precision: Precision = "fp32",
     device: str | None = None,
 ) -> Any:
@@ -185,7 +186,8 @@ def embed_dataset(
         normalize: scale the embeddings to unit length.
         concurrency: number of actors, or ``(min, max)`` for an autoscaling pool.
         num_cpus, num_gpus: resources Ray reserves per actor (``num_gpus=1``: one GPU each).
-        batch_size: rows per actor call; encode_batch_size: texts per forward pass.
+        batch_size: rows per actor call; encode_batch_size: at most this many texts per forward pass
+            (default: the encoder's token-budget batching).
         precision: ``"fp32"``, ``"fp16"`` or ``"bf16"`` weights (fp16/bf16 want a GPU).
         device: the actor's torch device (default: cuda when Ray gave the actor a GPU, else cpu).
 

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from integrations._pipeline import Sink
 from integrations._retry import RetryPolicy
-from sbert_plugins.errors import ConfigError
 
 if TYPE_CHECKING:
     from integrations._base import BaseIngestor
@@ -32,6 +31,7 @@ class _Target(BaseModel):
     url: str | None = None
     path: str | None = None
     recreate: bool = False
+    reencode: bool = False
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
 
     @model_validator(mode="after")
@@ -51,17 +51,18 @@ class _Target(BaseModel):
     def open(self, model: SentenceEncoder | str | Path | None, *, recreate: bool | None = None) -> BaseIngestor:
         """The ingestor for this target (the single-process one, same rules); ``recreate`` overrides the field."""
 
-    @abstractmethod
-    def worker_sink(self, ingestor: BaseIngestor, max_batch_size: int) -> Sink:
+    def worker_sink(self, ingestor: BaseIngestor) -> Sink:
         """A write handle on the existing collection, for a worker (no model needed, nothing created)."""
+        return ingestor.writer()
 
 
 class QdrantTarget(_Target):
     """A Qdrant collection: ``url`` (a server: the Ray workers write) or ``path`` (embedded: the driver writes).
 
     Fields: ``api_key``, ``prefer_grpc``, ``timeout`` (seconds per request) for a server; ``hybrid``
-    (also store BM25 sparse vectors), ``recreate`` (drop the collection first), ``upload_batch_size``
-    (points per upsert) and ``retry`` as for :class:`~integrations.qdrant.QdrantIngestor`.
+    (also store BM25 sparse vectors), ``recreate`` (drop the collection first), ``reencode`` (rewrite
+    another model's stored vectors with this one first, on the driver), ``upload_batch_size`` (points
+    per upsert) and ``retry`` as for :class:`~integrations.qdrant.QdrantIngestor`.
     """
 
     api_key: SecretStr | None = None
@@ -85,23 +86,17 @@ class QdrantTarget(_Target):
             timeout=self.timeout,
             hybrid=self.hybrid,
             recreate=self.recreate if recreate is None else recreate,
+            reencode=self.reencode,
             upload_batch_size=self.upload_batch_size,
             retry=self.retry,
         )
-
-    def worker_sink(self, ingestor: BaseIngestor, max_batch_size: int) -> Sink:
-        from integrations.qdrant import QdrantIngestor, _QdrantSink
-
-        if not isinstance(ingestor, QdrantIngestor):
-            raise ConfigError(f"a Qdrant target needs a QdrantIngestor, found {type(ingestor).__name__}")
-        return _QdrantSink(ingestor, self.hybrid)
 
 
 class ChromaTarget(_Target):
     """A Chroma collection: ``url`` (``http://HOST:PORT``: the Ray workers write) or ``path`` (embedded: the driver).
 
-    Fields: ``headers`` for the server; ``recreate``, ``upload_batch_size`` (records per upsert, capped
-    at the server's limit) and ``retry`` as for :class:`~integrations.chroma.ChromaIngestor`.
+    Fields: ``headers`` for the server; ``recreate``, ``reencode``, ``upload_batch_size`` (records per
+    upsert, capped at the server's limit) and ``retry`` as for :class:`~integrations.chroma.ChromaIngestor`.
     """
 
     headers: dict[str, SecretStr] | None = None  # they often carry a token
@@ -117,20 +112,7 @@ class ChromaTarget(_Target):
             self.collection,
             **location,
             recreate=self.recreate if recreate is None else recreate,
+            reencode=self.reencode,
             upload_batch_size=self.upload_batch_size,
             retry=self.retry,
         )
-
-    def worker_sink(self, ingestor: BaseIngestor, max_batch_size: int) -> Sink:
-        from integrations.chroma import ChromaIngestor, _ChromaSink
-        from sbert_plugins.errors import IntegrationError
-
-        if not isinstance(ingestor, ChromaIngestor):
-            raise ConfigError(f"a Chroma target needs a ChromaIngestor, found {type(ingestor).__name__}")
-        store = ingestor._get_collection()
-        if store is None:
-            raise IntegrationError(
-                f"collection {self.collection!r} disappeared from {self.url} while the Ray ingest was running; "
-                "run the ingest again"
-            )
-        return _ChromaSink(ingestor, store, max_batch_size)

@@ -18,14 +18,16 @@ import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from integrations._base import BaseIngestor, OpenedCollection
 from integrations._ingest import IngestDocument, MetadataCheck, Rejection, Summary, make_document
-from integrations._pipeline import Sink, _sink_call
+from integrations._pipeline import Sink, sink_call
 from integrations._retry import RetryError, RetryPolicy
 from integrations.ray._embed import ActorSettings, Embedder, _check_columns, _settings, _shippable, ray_module
 from integrations.ray._targets import ChromaTarget, QdrantTarget
@@ -115,14 +117,13 @@ class IngestEmbedder(Embedder):
         salt: str,
         check: MetadataCheck | None,
         target: QdrantTarget | ChromaTarget | None = None,
-        max_batch_size: int = 1,
     ) -> None:
         super().__init__(model, settings, TEXT, EMBEDDING, "document", False, only=TODO, truncated_column=TRUNCATED)
         self.source_column, self.salt, self.check = text_column, salt, check
         self.sink: Sink | None = None
         if target is not None:
             self.ingestor = target.open(None, recreate=False)
-            self.sink = target.worker_sink(self.ingestor, max_batch_size)
+            self.sink = target.worker_sink(self.ingestor)
             self.policy = target.retry
 
     def __call__(self, batch: Any) -> dict[str, np.ndarray]:  # type: ignore[override]
@@ -142,9 +143,9 @@ class IngestEmbedder(Embedder):
 class Writer:
     """Actor: writes the embedded rows of each batch and returns the batch's counts (one row)."""
 
-    def __init__(self, target: QdrantTarget | ChromaTarget, max_batch_size: int) -> None:
+    def __init__(self, target: QdrantTarget | ChromaTarget) -> None:
         self.ingestor = target.open(None, recreate=False)
-        self.sink = target.worker_sink(self.ingestor, max_batch_size)
+        self.sink = target.worker_sink(self.ingestor)
         self.policy = target.retry
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -156,7 +157,7 @@ _ABSENT = object()
 
 
 def _existing(sink: Sink, ids: list[str], policy: RetryPolicy) -> dict[str, str | None]:
-    return _sink_call(lambda: sink.existing_hashes(ids), policy, "reading stored content hashes")
+    return sink_call(lambda: sink.existing_hashes(ids), policy, "reading stored content hashes")
 
 
 def store_batch(sink: Sink, batch: Mapping[str, np.ndarray], policy: RetryPolicy, *, look_up: bool) -> dict[str, Any]:
@@ -187,7 +188,7 @@ def store_batch(sink: Sink, batch: Mapping[str, np.ndarray], policy: RetryPolicy
     for start in range(0, len(docs), size):
         part = docs[start : start + size]
         prepared = sink.prepare(part, vectors[start : start + size])  # type: ignore[index]
-        _sink_call(partial(sink.write, prepared), policy, f"writing {len(part)} documents")
+        sink_call(partial(sink.write, prepared), policy, f"writing {len(part)} documents")
     return {
         "written": len(docs),
         "overwritten": sum(replaces[i] for i in todo),
@@ -241,7 +242,7 @@ def ingest_dataset(
     num_cpus: float = 1.0,
     num_gpus: float = 0.0,
     batch_size: int = 256,
-    encode_batch_size: int = 32,
+    encode_batch_size: int | None = None,
     precision: Precision = "fp32",
     device: str | None = None,
     writers: int = 1,
@@ -285,12 +286,11 @@ def ingest_dataset(
         raise ConfigError(f"writers must be a positive integer, found {writers!r}")
     shipped = _shippable(model)
     started = time.perf_counter()
-    ingestor, sink = _open(target, model)
+    ingestor, opened = _open(target, model)
     try:
-        salt = json.dumps(ingestor._vector_settings(), sort_keys=True)
-        stages: tuple[Any, ...] = (shipped, settings, text_column, salt, ingestor._metadata_check())
+        stages: tuple[Any, ...] = (shipped, settings, text_column, ingestor.hash_salt(), ingestor.metadata_check)
         if target.remote:
-            stages += (target, sink.max_batch_size)
+            stages += (target,)
         rows = ds.map_batches(
             IngestEmbedder, fn_constructor_args=stages, batch_format="pyarrow", **settings.map_options()
         )
@@ -299,7 +299,7 @@ def ingest_dataset(
             if target.remote:
                 counts = rows.map_batches(
                     Writer,
-                    fn_constructor_args=(target, sink.max_batch_size),
+                    fn_constructor_args=(target,),
                     concurrency=writers,
                     num_cpus=WRITER_CPUS,
                     batch_size=settings.batch_size,
@@ -309,16 +309,19 @@ def ingest_dataset(
                     tally.add(row)
             else:
                 for batch in rows.iter_batches(batch_size=settings.batch_size, batch_format="numpy"):
-                    tally.add(store_batch(sink, batch, target.retry, look_up=True))
+                    tally.add(store_batch(opened.sink, batch, target.retry, look_up=True))
         except Exception as exc:
             raise _stopped(exc, target.collection, tally) from exc
     finally:
         ingestor.close()
-    return tally.summary(target.collection, time.perf_counter() - started)
+    return replace(tally.summary(target.collection, time.perf_counter() - started), reencoded=opened.reencoded)
 
 
-def _open(target: QdrantTarget | ChromaTarget, model: SentenceEncoder | str | Path | None) -> tuple[Any, Sink]:
-    """The driver's ingestor and sink: the collection created or checked against the model, nothing written."""
+def _open(
+    target: QdrantTarget | ChromaTarget, model: SentenceEncoder | str | Path | None
+) -> tuple[BaseIngestor, OpenedCollection]:
+    """The driver's ingestor and write target: the collection created or checked against the model (and
+    re-encoded when the target asks), no document written."""
     where = target.url or target.path
     try:
         ingestor = target.open(model)
@@ -328,13 +331,7 @@ def _open(target: QdrantTarget | ChromaTarget, model: SentenceEncoder | str | Pa
             "run the ingest again once the server is reachable"
         ) from exc
     try:
-        return ingestor, ingestor._open_for_writing()
-    except RetryError as exc:
-        ingestor.close()
-        raise IntegrationError(
-            f"ingest into {target.collection!r} stopped before writing: {exc}. 0 documents were written; "
-            "run the same ingest again once the server is reachable"
-        ) from exc
+        return ingestor, ingestor.open_for_writing()
     except BaseException:
         ingestor.close()
         raise

@@ -27,13 +27,14 @@ def target_from_args(args: argparse.Namespace) -> QdrantTarget | ChromaTarget:
             prefer_grpc=args.prefer_grpc,
             hybrid=args.hybrid,
             recreate=args.recreate,
+            reencode=args.reencode,
         )
     if args.hybrid:
         raise ConfigError("--hybrid (BM25 + dense) is available with --qdrant only")
     if args.api_key or args.prefer_grpc:
         raise ConfigError("--api-key and --prefer-grpc apply to --qdrant only")
     location = {"url": args.chroma} if args.chroma.startswith(remote) else {"path": args.chroma}
-    return ChromaTarget(collection=args.collection, **location, recreate=args.recreate)
+    return ChromaTarget(collection=args.collection, **location, recreate=args.recreate, reencode=args.reencode)
 
 
 def ingest_with_ray(args: argparse.Namespace) -> Summary:

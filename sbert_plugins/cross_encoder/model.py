@@ -22,6 +22,7 @@ from sbert_plugins.errors import ConfigError
 from sbert_plugins.fingerprint import FingerprintCache, module_facts
 from sbert_plugins.loading import HubOptions, resolve_model_path
 from sbert_plugins.modules.transformer import _position_limit
+from sbert_plugins.per_thread import PerThread
 from sbert_plugins.validation import check_texts
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,10 @@ class CrossEncoder(nn.Module):
     Raises:
         ModelNotFoundError, UnsafeModelError, ConfigError: as for :class:`SentenceEncoder`.
     """
+
+    last_truncated_count = PerThread(0)
+    """How many pairs the last :meth:`predict` (or :meth:`rank`) call of the reading thread truncated to
+    ``max_length`` (per thread: another thread's call in between does not change what this thread reads)."""
 
     def __init__(
         self,
@@ -98,8 +103,6 @@ class CrossEncoder(nn.Module):
         self._position_limit = _position_limit(self.model)
         self.max_length = max_length if max_length is not None else self._default_max_length(layout.max_seq_length)
         self.activation: Activation = activation or layout.activation or self._default_activation()
-        self.last_truncated_count = 0
-        """How many pairs the last :meth:`predict` (or :meth:`rank`) call truncated to ``max_length``."""
         self.precision = precision
         self._fingerprints = FingerprintCache()
         self.to(resolve_device(device))

@@ -8,7 +8,6 @@ import pytest
 
 pytest.importorskip("langchain_core")
 
-from integrations.bm25 import BM25Encoder
 from integrations.langchain import SBERTEmbeddings
 from sbert_plugins import SentenceEncoder
 from tests.integrations.corpus import make_docs, make_text
@@ -36,34 +35,29 @@ def test_qdrant_vector_store_reads_a_dense_collection(tiny_encoder: SentenceEnco
 def test_qdrant_vector_store_reads_a_hybrid_collection(tiny_encoder: SentenceEncoder) -> None:
     pytest.importorskip("langchain_qdrant")
     from langchain_qdrant import QdrantVectorStore, RetrievalMode
-    from langchain_qdrant.sparse_embeddings import SparseEmbeddings, SparseVector
 
+    from integrations.langchain import SBERTSparseEmbeddings
     from integrations.qdrant import QdrantIngestor
 
-    class BM25Sparse(SparseEmbeddings):
-        def __init__(self) -> None:
-            self.bm25 = BM25Encoder()
-
-        def embed_documents(self, texts: list[str]) -> list[SparseVector]:
-            return [SparseVector(indices=v.indices, values=v.values) for v in self.bm25.encode_documents(texts)]
-
-        def embed_query(self, text: str) -> SparseVector:
-            v = self.bm25.encode_query(text)
-            return SparseVector(indices=v.indices, values=v.values)
-
-    ingestor = QdrantIngestor(tiny_encoder, "lc-hybrid", path=":memory:", hybrid=True)
+    ingestor = QdrantIngestor(tiny_encoder, "lc-hybrid", path=":memory:", hybrid=True, sparse_vector_name="bm25")
     ingestor.ingest(make_docs(20), show_progress=False)
     store = QdrantVectorStore(
         ingestor.client,
         "lc-hybrid",
         embedding=SBERTEmbeddings(model=tiny_encoder),
-        sparse_embedding=BM25Sparse(),
+        sparse_embedding=SBERTSparseEmbeddings(bm25=ingestor.bm25.config),
+        sparse_vector_name=ingestor.sparse_vector_name,
         retrieval_mode=RetrievalMode.HYBRID,
     )
     docs = store.similarity_search(make_text(7), k=3)
     assert docs[0].page_content == make_text(7)
-    ours = ingestor.search(make_text(7), k=3)
+    ours = ingestor.search(make_text(7), k=3, prefetch_k=3)  # LangChain prefetches k from each side
     assert [h.text for h in ours] == [d.page_content for d in docs]
+    # The shipped adapter produces exactly the stored sparse vectors.
+    point = ingestor.client.retrieve("lc-hybrid", [docs[0].metadata["_id"]], with_vectors=True)[0]
+    stored = point.vector["bm25"]
+    expected = SBERTSparseEmbeddings().embed_documents([make_text(7)])[0]
+    assert (stored.indices, stored.values) == (expected.indices, pytest.approx(expected.values))
 
 
 def test_chroma_store_reads_a_collection(tiny_encoder: SentenceEncoder, tmp_path: Path) -> None:

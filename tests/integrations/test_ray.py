@@ -114,15 +114,15 @@ def test_worker_side_look_up_and_write_in_process(tiny_model_dir: Path, tmp_path
     pytest.importorskip("qdrant_client")
     target = QdrantTarget(collection="w", path=str(tmp_path / "q"), upload_batch_size=4)
     with target.open(str(tiny_model_dir)) as ingestor:
-        ingestor._open_for_writing()  # the driver creates the collection from the model
-        salt = json.dumps(ingestor._vector_settings(), sort_keys=True)
+        ingestor.open_for_writing()  # the driver creates the collection from the model
+        salt = ingestor.hash_salt()
     table = pa.Table.from_pylist([*make_docs(10), {"id": "x", "text": None, "metadata": {"n": 0, "parity": "x"}}])
 
     def one_pass() -> tuple[dict[str, Any], dict[str, Any]]:
-        embedder = IngestEmbedder(str(tiny_model_dir), ActorSettings(), "text", salt, None, target, 4)
+        embedder = IngestEmbedder(str(tiny_model_dir), ActorSettings(), "text", salt, None, target)
         rows = embedder(table)
         embedder.ingestor.close()  # an embedded store admits one client at a time
-        writer = Writer(target, 4)
+        writer = Writer(target)
         counts = writer(rows)
         writer.ingestor.close()
         return rows, {k: v[0] for k, v in counts.items()}

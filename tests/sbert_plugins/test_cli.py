@@ -59,3 +59,47 @@ def test_encode_streams_in_chunks_and_writes_the_final_shape(tiny_model_dir: Pat
     expected = SentenceEncoder(tiny_model_dir, device="cpu").encode(texts)
     np.testing.assert_allclose(np.load(out), expected, atol=1e-5)
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_int8_chunks_share_one_scale_written_beside_the_output_for_the_queries(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sbert_plugins.quantization import calibration_ranges, quantize_embeddings
+
+    source = tmp_path / "corpus.txt"
+    texts = [f"the {w} {v} in the park" for w in ("dog", "cat", "man", "bird", "horse") for v in ("runs", "eats")] * 2
+    source.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = tmp_path / "corpus.npy"
+    common = ["--model", str(tiny_model_dir), "--quiet", "--output-precision", "int8"]
+    assert main(["encode", str(source), "-o", str(out), *common, "--chunk-size", "8", "--calibration-size", "6"]) == 0
+    assert "int8 ranges from the first 6 texts" in capsys.readouterr().out
+    floats = SentenceEncoder(tiny_model_dir, device="cpu").encode(texts)
+    ranges = calibration_ranges(floats[:6])
+    np.testing.assert_allclose(np.load(tmp_path / "corpus.ranges.npy"), ranges, atol=1e-6)
+    # Every chunk on the calibration sample's scale (before: each chunk of 8 on its own min/max).
+    stored = np.load(out).astype(np.int16)
+    assert np.abs(stored - quantize_embeddings(floats, "int8", ranges=ranges)).max() <= 1
+
+    queries = tmp_path / "queries.txt"
+    queries.write_text("the dog runs\n", encoding="utf-8")
+    assert (
+        main(
+            [
+                "encode",
+                str(queries),
+                "-o",
+                str(tmp_path / "q.npy"),
+                *common,
+                "--ranges",
+                str(tmp_path / "corpus.ranges.npy"),
+            ]
+        )
+        == 0
+    )
+    query = SentenceEncoder(tiny_model_dir, device="cpu").encode(
+        ["the dog runs"], output_precision="int8", ranges=ranges
+    )
+    assert np.abs(np.load(tmp_path / "q.npy").astype(np.int16) - query).max() <= 1
+    assert not (tmp_path / "q.ranges.npy").exists()  # given ranges are not written again
+    assert main(["encode", str(source), "-o", str(out), *common, "--chunk-size", "4", "--calibration-size", "6"]) == 2
+    assert "--calibration-size (6) must be at most --chunk-size (4)" in capsys.readouterr().err

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import pickle
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +124,30 @@ def test_truncation_is_counted_and_warned(tiny_model_dir: Path, caplog: pytest.L
     assert "2 of 3 texts were longer than max_seq_length=8" in caplog.text
     model.encode(["hello"])
     assert model.last_truncated_count == 0
+
+
+def test_truncation_count_is_the_reading_threads_own(tiny_model_dir: Path) -> None:
+    model = SentenceEncoder(tiny_model_dir, device="cpu")
+    model.max_seq_length = 8
+    long_text = "the man plays guitar in the park with a dog and a cat"
+    encoded, other_done = threading.Event(), threading.Event()
+    counts: list[int] = []
+
+    def ingest_like() -> None:  # encodes, then reads the count after another thread's call
+        model.encode([long_text, long_text])
+        encoded.set()
+        other_done.wait(timeout=30)
+        counts.append(model.last_truncated_count)
+
+    reader = threading.Thread(target=ingest_like)
+    reader.start()
+    encoded.wait(timeout=30)
+    model.encode(["hello"])  # another thread's call in between: before, it overwrote the count with 0
+    other_done.set()
+    reader.join(timeout=30)
+    assert counts == [2] and model.last_truncated_count == 0
+    copy = pickle.loads(pickle.dumps(model))
+    assert copy.last_truncated_count == 0
 
 
 def test_loaded_model_is_in_eval_mode_and_encode_keeps_the_mode(tiny_encoder: SentenceEncoder) -> None:

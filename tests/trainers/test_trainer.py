@@ -307,3 +307,29 @@ def test_construction_checks_data_and_losses(tiny_encoder: SentenceEncoder, tmp_
         Trainer(tiny_encoder, loss={"x": loss}, train_data={"y": make_pair_rows(4)}, config=_config(tmp_path / "out"))
     with pytest.raises(ConfigError, match="primary_metric"):
         Trainer(tiny_encoder, loss=loss, train_data=make_pair_rows(4), evaluator=lambda m: {})  # type: ignore[arg-type]
+
+
+def test_num_threads_holds_for_the_run_and_the_callers_count_is_restored(
+    tiny_encoder: SentenceEncoder, tmp_path: Path
+) -> None:
+    seen: list[int] = []
+
+    class RecordingLoss(losses.CosineSimilarityLoss):
+        def forward(self, features: list[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
+            seen.append(torch.get_num_threads())
+            return super().forward(features, labels)
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        trainer = Trainer(
+            tiny_encoder,
+            loss=RecordingLoss(tiny_encoder),
+            train_data=make_pair_rows(16),
+            config=_config(tmp_path / "out", num_threads=1),
+        )
+        trainer.train()
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2  # before: the run left the whole process at 1 thread
+    finally:
+        torch.set_num_threads(previous)
