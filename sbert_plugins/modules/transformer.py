@@ -13,8 +13,8 @@ from torch import Tensor, nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from sbert_plugins._jsonio import read_json, write_json
-from sbert_plugins._quiet import without_hf_progress_bars
 from sbert_plugins.errors import ConfigError, UnsafeModelError
+from sbert_plugins.hf_loading import transformers_loading
 from sbert_plugins.modules.padding import pad_rows
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class Transformer(nn.Module):
         write_json(path / SBERT_CONFIG, {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case})
 
     @classmethod
-    @without_hf_progress_bars
+    @transformers_loading
     def load(
         cls,
         path: Path,

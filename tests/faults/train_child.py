@@ -29,6 +29,7 @@ def train(model_dir: str, output: str, *, resume: bool, announce: bool = False) 
         output_dir=output,
         show_progress=False,
         seed=7,
+        num_threads=1,  # bit-equal weights across processes need one reduction order
     )
 
     def announce_step(state: object) -> bool:

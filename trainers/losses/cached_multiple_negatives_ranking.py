@@ -57,7 +57,7 @@ class CachedMultipleNegativesRankingLoss(CachedEmbeddingLoss, MultipleNegativesR
 
             loss = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=32)
             trainer = Trainer(model, loss=loss, train_data=pairs,
-                              config=TrainingConfig(batch_size=1024, sampler="no_duplicates"))
+                              config=TrainingConfig(batch_size=1024, batch_sampler="no_duplicates"))
     """
 
     def __init__(

@@ -1,10 +1,12 @@
-"""Loading a model prints no transformers progress bar and leaves the caller's bar setting as it was."""
+"""Model loading: one load at a time (transformers patches globals while it builds a model) and no progress bar."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
+import torch
 from transformers.utils import logging as hf_logging
 
 from sbert_plugins import SentenceEncoder
@@ -24,3 +26,17 @@ def test_loading_shows_no_weight_bar_and_restores_the_setting(
         assert hf_logging.is_progress_bar_enabled() is enabled
     finally:
         hf_logging.enable_progress_bar()
+
+
+def test_concurrent_loads_leave_transformers_weight_init_in_place(tiny_model_dir: Path) -> None:
+    # transformers swaps torch.nn.init functions for no-ops while it builds a model; two unguarded loads in two
+    # threads could leave the no-ops in place for good, and later models would keep uninitialised weights.
+    originals = {name: getattr(torch.nn.init, name) for name in ("normal_", "uniform_", "zeros_")}
+    threads = [
+        threading.Thread(target=SentenceEncoder, args=(tiny_model_dir,), kwargs={"device": "cpu"}) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {name: getattr(torch.nn.init, name) for name in originals} == originals
