@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Literal
 
 from haystack import Document, component
@@ -31,7 +30,7 @@ from integrations.scoring import BiEncoderScorer, PairScorer, scores_as_list
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.cross_encoder import CrossEncoder, fuse_scores
 from sbert_plugins.cross_encoder.fusion import first_stage_scores, reranker_scores
-from sbert_plugins.cross_encoder.fusion_record import check_fusion_pairing, read_fusion_record
+from sbert_plugins.cross_encoder.fusion_record import applied_fusion_weight
 from sbert_plugins.device import EncoderPrecision, check_encoder_precision
 from sbert_plugins.errors import ConfigError
 
@@ -154,25 +153,19 @@ class SBERTRanker(SerializableComponent):
 
     def _applied_weight(self) -> float:
         """The fusion weight, checked against the record in the cross-encoder's folder (if it has one)."""
-        folder = Path(self.model)
-        record = read_fusion_record(folder) if folder.is_dir() else None
-        if record is None and self.fusion_weight == "recorded":
+        scorer = self._scorer.get()
+        weight = applied_fusion_weight(
+            self.fusion_weight,
+            self.model,
+            first_stage_fingerprint=self._first_stage.get().fingerprint,
+            reranker_fingerprint=scorer.fingerprint if isinstance(scorer, CrossEncoder) else None,
+        )
+        if weight is None:  # "recorded", and the folder has no record
             raise ConfigError(
                 f"fusion_weight='recorded', but {self.model} holds no fusion record (written by "
                 "sbert-plugins finetune --reranker-output): pass a weight, or fusion_weight=None"
             )
-        if record is not None:
-            scorer = self._scorer.get()
-            check_fusion_pairing(
-                record,
-                first_stage_fingerprint=self._first_stage.get().fingerprint,
-                reranker_fingerprint=scorer.fingerprint if isinstance(scorer, CrossEncoder) else None,
-                where=self.model,
-                strict=self.fusion_weight == "recorded",
-            )
-        if isinstance(self.fusion_weight, float):
-            return self.fusion_weight
-        return record.weight  # type: ignore[union-attr]  # a record exists when the weight is "recorded"
+        return weight
 
     def warm_up(self) -> None:
         """Load the model(s) (once: later calls, from any thread, return at once)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -14,7 +13,7 @@ from integrations._encoder_lock import encoder_lock
 from integrations.serve.engine import BatchObserver, EmbeddingEngine
 from sbert_plugins.cross_encoder import CrossEncoder, fuse_scores
 from sbert_plugins.cross_encoder.fusion import reranker_scores
-from sbert_plugins.cross_encoder.fusion_record import check_fusion_pairing, read_fusion_record
+from sbert_plugins.cross_encoder.fusion_record import applied_fusion_weight
 from sbert_plugins.errors import ConfigError
 
 Pair = tuple[str, str]
@@ -60,7 +59,16 @@ class RerankScorer:
             raise ConfigError("fusion_weight mixes a cross-encoder's scores with the embedding model's: give one")
         self.engine = engine
         self.cross_encoder = cross_encoder
-        self.fusion_weight = _applied_weight(fusion_weight, cross_encoder, engine.encoder.fingerprint)
+        self.fusion_weight = (
+            applied_fusion_weight(
+                fusion_weight,
+                cross_encoder.source,
+                first_stage_fingerprint=engine.encoder.fingerprint,
+                reranker_fingerprint=cross_encoder.fingerprint,
+            )
+            if cross_encoder is not None
+            else None
+        )
         self.observer = observer
 
     @property
@@ -106,25 +114,3 @@ class RerankScorer:
         if self.observer is not None:
             self.observer.observe_batch("rerank", len(pairs), None, time.perf_counter() - start)
         return [float(score) for score in scores]
-
-
-def _applied_weight(
-    requested: float | Literal["recorded"] | None, cross_encoder: CrossEncoder | None, first_stage_fingerprint: str
-) -> float | None:
-    """The fusion weight to apply: a given number (a record tuned with other models only warns), the one
-    recorded in the cross-encoder's folder (refused when tuned with other models), or ``None``."""
-    if cross_encoder is None or requested is None:
-        return None
-    folder = Path(cross_encoder.source) if cross_encoder.source else None
-    record = read_fusion_record(folder) if folder is not None and folder.is_dir() else None
-    if record is not None:
-        check_fusion_pairing(
-            record,
-            first_stage_fingerprint=first_stage_fingerprint,
-            reranker_fingerprint=cross_encoder.fingerprint,
-            where=str(folder),
-            strict=requested == "recorded",
-        )
-    if requested == "recorded":
-        return record.weight if record is not None else None
-    return requested

@@ -15,7 +15,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sbert_plugins.errors import ConfigError
 
@@ -163,3 +163,40 @@ __all__ = [
     "read_fusion_record",
     "write_fusion_record",
 ]
+
+
+def applied_fusion_weight(
+    requested: float | Literal["recorded"] | None,
+    folder: str | Path | None,
+    *,
+    first_stage_fingerprint: str,
+    reranker_fingerprint: str | None = None,
+) -> float | None:
+    """The fusion weight a re-ranker applies, from what its caller asked for and the record in its folder.
+
+    Args:
+        requested: a weight (used as given; a record tuned with other models only warns), ``"recorded"``
+            (the weight in ``folder``'s record, refused when it was tuned with other models) or ``None``.
+        folder: the cross-encoder's folder (``None`` or not a folder: no record).
+        first_stage_fingerprint, reranker_fingerprint: the models about to be used.
+
+    Returns:
+        the weight, or ``None`` for no fusion (asked for none, or ``"recorded"`` without a record).
+
+    Raises:
+        ConfigError: ``"recorded"`` and the record was tuned with other models.
+    """
+    if requested is None:
+        return None
+    record = read_fusion_record(folder) if folder is not None and Path(folder).is_dir() else None
+    if record is not None:
+        check_fusion_pairing(
+            record,
+            first_stage_fingerprint=first_stage_fingerprint,
+            reranker_fingerprint=reranker_fingerprint,
+            where=str(folder),
+            strict=requested == "recorded",
+        )
+    if requested == "recorded":
+        return record.weight if record is not None else None
+    return requested

@@ -20,6 +20,7 @@ from sbert_plugins.cross_encoder import (
     reranker_scores,
     write_fusion_record,
 )
+from sbert_plugins.cross_encoder.fusion_record import applied_fusion_weight
 from sbert_plugins.errors import ConfigError
 from tests.sbert_plugins.cross_encoder_tiny import build_tiny_classifier
 
@@ -78,3 +79,16 @@ def test_the_rule_reads_logits_and_bi_encoder_similarities(tmp_path: Path, tiny_
     expected = tiny_encoder.similarity(tiny_encoder.encode_queries(["a dog"]), tiny_encoder.encode_documents(texts))
     np.testing.assert_allclose(first, np.asarray(expected).reshape(-1), atol=1e-6)
     assert fused_order([0.1, 0.5, 0.5], [0.0, 0.0, 0.0], 0.5) == [1, 2, 0]  # ties keep the input order
+
+
+def test_applied_weight_from_the_request_and_the_record(tmp_path: Path) -> None:
+    same = {"first_stage_fingerprint": "a" * 16, "reranker_fingerprint": "b" * 16}
+    assert applied_fusion_weight("recorded", tmp_path, **same) is None  # no record: no fusion
+    write_fusion_record(tmp_path, RECORD)
+    assert applied_fusion_weight("recorded", tmp_path, **same) == 0.35
+    assert applied_fusion_weight(0.6, tmp_path, **same) == 0.6
+    assert applied_fusion_weight(None, tmp_path, **same) is None
+    with pytest.raises(ConfigError, match="was tuned with the bi-encoder out/m"):
+        applied_fusion_weight("recorded", tmp_path, first_stage_fingerprint="c" * 16)
+    with pytest.warns(UserWarning):
+        assert applied_fusion_weight(0.6, tmp_path, first_stage_fingerprint="c" * 16) == 0.6
