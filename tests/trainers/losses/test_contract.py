@@ -30,6 +30,7 @@ def test_every_exported_loss_has_a_case_and_a_module() -> None:
 @pytest.mark.parametrize("name", losses.EMBEDDING_LOSSES)
 def test_finite_scalar_with_finite_gradients(name: str, tiny_encoder: SentenceEncoder) -> None:
     model = tiny_encoder.train()
+    torch.manual_seed(0)  # dropout masks: unseeded, OnlineContrastiveLoss found no hard pair in some test orders
     loss = build(name, model)
     case = CASES[name]
     value = loss(features(model, case.columns), case.labels)
