@@ -1,0 +1,94 @@
+"""The Trainer on a SparseEncoder: SpladeLoss + SparseMultipleNegativesRankingLoss lowers the loss, and the saved
+folder loads in the reference's SparseEncoder (and ours) with the same vectors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from sentence_transformers import SparseEncoder as ReferenceSparseEncoder
+
+from sbert_plugins import SparseEncoder
+from sbert_plugins.evaluation import SparseInformationRetrievalEvaluator
+from trainers import Trainer, TrainingConfig, losses
+
+SUBJECTS = ("man", "woman", "dog", "cat", "child", "boy", "girl", "horse")
+ACTIONS = ("plays guitar", "eats bread", "runs in the park", "sits on a chair", "reads a book")
+ROWS = [{"query": f"what does the {s} do", "answer": f"the {s} {a}"} for s in SUBJECTS for a in ACTIONS[:2]]
+
+
+def _mean_losses(log: Path) -> list[float]:
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    return [r["loss"] for r in records if "loss" in r]
+
+
+def test_splade_training_lowers_the_loss_and_saves_a_folder_the_reference_loads(
+    splade_dir: Path, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    model = SparseEncoder(splade_dir, device="cpu")
+    loss = losses.SpladeLoss(
+        model,
+        losses.SparseMultipleNegativesRankingLoss(model),
+        document_regularizer_weight=1e-3,
+        query_regularizer_weight=1e-3,
+    )
+    queries = {str(i): row["query"] for i, row in enumerate(ROWS)}
+    corpus = {str(i): row["answer"] for i, row in enumerate(ROWS)}
+    evaluator = SparseInformationRetrievalEvaluator(queries, corpus, {q: {q} for q in queries}, name="dev")
+    config = TrainingConfig(
+        batch_size=8,
+        max_steps=20,
+        learning_rate=3e-3,
+        warmup_ratio=0.0,
+        logging_steps=5,
+        output_dir=str(tmp_path / "out"),
+        show_progress=False,
+        seed=1,
+    )
+    metrics = Trainer(model, loss=loss, train_data=ROWS, config=config, evaluator=evaluator).train()
+
+    logged = _mean_losses(tmp_path / "out" / "training_log.jsonl")
+    assert len(logged) == 4 and logged[-1] < 0.7 * logged[0], logged
+    assert metrics["dev_corpus_active_dims"] > 0 and 0 <= metrics["dev_dot_ndcg@10"] <= 1
+
+    texts = ["what does the dog do", "the cat eats bread"]
+    reference = ReferenceSparseEncoder(str(tmp_path / "out"), device="cpu")
+    reloaded = SparseEncoder(tmp_path / "out", device="cpu")
+    ours = model.encode(texts).to_dense()
+    torch.testing.assert_close(reloaded.encode(texts).to_dense(), ours, rtol=0, atol=1e-6)
+    torch.testing.assert_close(reference.encode(texts).to_dense(), ours, rtol=0, atol=1e-5)
+    card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    assert "SpladeLoss" in card and "SparseEncoder(" in card
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_inference_free_training_moves_both_routes(inference_free_dir: Path, tmp_path: Path, cached: bool) -> None:
+    model = SparseEncoder(inference_free_dir, device="cpu")
+    router = model[0]
+    before = {route: [p.detach().clone() for p in router.chain(route).parameters()] for route in ("query", "document")}
+    inner = losses.SparseMultipleNegativesRankingLoss(model)
+    loss = (
+        losses.CachedSpladeLoss(model, inner, document_regularizer_weight=1e-3, mini_batch_size=3)
+        if cached
+        else losses.SpladeLoss(model, inner, document_regularizer_weight=1e-3)
+    )
+    config = TrainingConfig(
+        batch_size=8,
+        max_steps=2,
+        learning_rate=1e-2,
+        output_dir=str(tmp_path / "out"),
+        show_progress=False,
+        router_mapping={"query": "query", "answer": "document"},
+    )
+    Trainer(model, loss=loss, train_data=ROWS, config=config).train()
+    for route, parameters in before.items():
+        after = list(router.chain(route).parameters())
+        assert any(not torch.equal(a, b) for a, b in zip(parameters, after, strict=True)), route
+    reference = ReferenceSparseEncoder(str(tmp_path / "out"), device="cpu")
+    query = ["what does the dog do"]
+    torch.testing.assert_close(
+        reference.encode_query(query).to_dense(), model.encode_queries(query).to_dense(), rtol=0, atol=1e-5
+    )
