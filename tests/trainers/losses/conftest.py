@@ -58,11 +58,17 @@ def assert_matches_reference(
     if check_gradients:
         ours_value.backward()
         reference_value.backward()
-        reference_grads = {name: p.grad for name, p in reference_model.named_parameters()}
-        for name, parameter in model.named_parameters():
-            theirs = reference_grads[name.replace(".auto_model.", ".model.", 1)]
-            ours_grad = parameter.grad if parameter.grad is not None else torch.zeros_like(parameter)
-            theirs = theirs if theirs is not None else torch.zeros_like(parameter)
-            scale = max(1.0, float(theirs.abs().max()))
-            torch.testing.assert_close(ours_grad, theirs, rtol=0, atol=10 * atol * scale, msg=name)
+        assert_same_gradients(model, reference_model, atol=10 * atol)
     return float(ours_value.item())
+
+
+def assert_same_gradients(model: nn.Module, reference_model: nn.Module, *, atol: float) -> None:
+    """Every parameter's gradient agrees within ``atol`` times its largest entry (at least 1); names are mapped
+    (our ``auto_model`` is the reference's ``model``)."""
+    reference_grads = {name: p.grad for name, p in reference_model.named_parameters()}
+    for name, parameter in model.named_parameters():
+        theirs = reference_grads[name.replace(".auto_model.", ".model.")]
+        ours_grad = parameter.grad if parameter.grad is not None else torch.zeros_like(parameter)
+        theirs = theirs if theirs is not None else torch.zeros_like(parameter)
+        scale = max(1.0, float(theirs.abs().max()))
+        torch.testing.assert_close(ours_grad, theirs, rtol=0, atol=atol * scale, msg=name)

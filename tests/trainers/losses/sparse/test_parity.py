@@ -17,7 +17,7 @@ from sbert_plugins import SparseEncoder
 from tests.trainers.losses.cases import ANCHORS, NEGATIVES, POSITIVES, ROWS, SCORES, SECOND_NEGATIVES, TEACHER_SCORES
 from trainers import losses
 
-from .conftest import assert_same_gradients, assert_sparse_parity, our_features, reference_features
+from .conftest import assert_gradients_match, assert_sparse_parity, our_features, reference_features
 
 Pair = tuple[SparseEncoder, Any]
 TEACHER_VECTORS = torch.rand(ROWS, 203, generator=torch.Generator().manual_seed(1))
@@ -123,21 +123,22 @@ def test_splade_loss_around_each_task_loss_matches_the_reference(name: str, spla
     assert value > 0
 
 
+def _around_mnrl(pair: Pair, cached: bool = False, **settings: Any) -> tuple[Any, Any]:
+    """Our and the reference's SpladeLoss (CachedSpladeLoss when ``cached``) around SparseMNRL, same settings."""
+    model, reference_model = pair
+    settings = {"document_regularizer_weight": 3e-3, "query_regularizer_weight": 5e-3, **settings}
+    ours = losses.CachedSpladeLoss if cached else losses.SpladeLoss
+    theirs = reference_losses.CachedSpladeLoss if cached else reference_losses.SpladeLoss
+    return (
+        ours(model, losses.SparseMultipleNegativesRankingLoss(model), **settings),
+        theirs(reference_model, reference_losses.SparseMultipleNegativesRankingLoss(reference_model), **settings),
+    )
+
+
 def test_the_three_terms_match_the_reference_one_by_one(splade_pair: Pair) -> None:
     model, reference_model = splade_pair
     columns = [ANCHORS, POSITIVES, NEGATIVES]
-    ours = losses.SpladeLoss(
-        model,
-        losses.SparseMultipleNegativesRankingLoss(model),
-        document_regularizer_weight=3e-3,
-        query_regularizer_weight=5e-3,
-    )
-    reference = reference_losses.SpladeLoss(
-        reference_model,
-        reference_losses.SparseMultipleNegativesRankingLoss(reference_model),
-        document_regularizer_weight=3e-3,
-        query_regularizer_weight=5e-3,
-    )
+    ours, reference = _around_mnrl(splade_pair)
     with torch.no_grad():
         embeddings = [model(f)["sentence_embedding"] for f in our_features(model, columns, [None] * 3)]
         ours_terms = ours.compute_loss_components(embeddings, None)
@@ -158,22 +159,7 @@ def test_flops_loss_matches_the_reference(threshold: int | None, splade_pair: Pa
 
 
 def test_splade_loss_with_thresholds_matches_the_reference(splade_pair: Pair) -> None:
-    model, reference_model = splade_pair
-    thresholds = {"document_regularizer_threshold": 195, "query_regularizer_threshold": 190}
-    ours = losses.SpladeLoss(
-        model,
-        losses.SparseMultipleNegativesRankingLoss(model),
-        document_regularizer_weight=3e-3,
-        query_regularizer_weight=5e-3,
-        **thresholds,
-    )
-    reference = reference_losses.SpladeLoss(
-        reference_model,
-        reference_losses.SparseMultipleNegativesRankingLoss(reference_model),
-        document_regularizer_weight=3e-3,
-        query_regularizer_weight=5e-3,
-        **thresholds,
-    )
+    ours, reference = _around_mnrl(splade_pair, document_regularizer_threshold=195, query_regularizer_threshold=190)
     assert_sparse_parity(ours, reference, splade_pair, [ANCHORS, POSITIVES], None)
 
 
@@ -191,13 +177,8 @@ def test_sparse_mse_loss_alone_matches_the_reference(splade_pair: Pair) -> None:
 
 
 def test_inference_free_model_matches_the_reference(inference_free_pair: Pair) -> None:
-    model, reference_model = inference_free_pair
-    ours = losses.SpladeLoss(model, losses.SparseMultipleNegativesRankingLoss(model), document_regularizer_weight=3e-3)
-    reference = reference_losses.SpladeLoss(
-        reference_model,
-        reference_losses.SparseMultipleNegativesRankingLoss(reference_model),
-        document_regularizer_weight=3e-3,
-    )
+    model = inference_free_pair[0]
+    ours, reference = _around_mnrl(inference_free_pair, query_regularizer_weight=None)
     assert_sparse_parity(
         ours,
         reference,
@@ -211,21 +192,7 @@ def test_inference_free_model_matches_the_reference(inference_free_pair: Pair) -
 
 
 def test_cached_splade_loss_matches_the_reference_in_value_and_gradients(splade_pair: Pair) -> None:
-    model, reference_model = splade_pair
-    ours = losses.CachedSpladeLoss(
-        model,
-        losses.SparseMultipleNegativesRankingLoss(model),
-        document_regularizer_weight=3e-3,
-        query_regularizer_weight=5e-3,
-        mini_batch_size=3,
-    )
-    reference = reference_losses.CachedSpladeLoss(
-        reference_model,
-        reference_losses.SparseMultipleNegativesRankingLoss(reference_model),
-        document_regularizer_weight=3e-3,
-        query_regularizer_weight=5e-3,
-        mini_batch_size=3,
-    )
+    ours, reference = _around_mnrl(splade_pair, cached=True, mini_batch_size=3)
     assert_sparse_parity(ours, reference, splade_pair, [ANCHORS, POSITIVES, NEGATIVES], None, check_gradients=True)
 
 
@@ -244,7 +211,7 @@ def test_csr_loss_matches_the_reference_term_by_term(csr_pair: Pair) -> None:
         assert ours_terms[key].item() == pytest.approx(value.item(), rel=1e-5, abs=1e-7), key
     sum(ours_terms.values()).backward()  # type: ignore[union-attr]
     sum(reference_terms.values()).backward()  # type: ignore[union-attr]
-    assert_same_gradients(model, reference_model, atol=1e-4)
+    assert_gradients_match(model, reference_model, atol=1e-4)
     assert_sparse_parity(
         losses.CSRLoss(model, losses.SparseCoSENTLoss(model), beta=0.1),
         reference_losses.CSRLoss(reference_model, reference_losses.SparseCoSENTLoss(reference_model), beta=0.1),
