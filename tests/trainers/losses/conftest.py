@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -24,19 +26,51 @@ def reference_model(tiny_model_dir: Path) -> SentenceTransformer:
     return SentenceTransformer(str(tiny_model_dir), device="cpu").eval()
 
 
-def features(model: SentenceEncoder, columns: tuple[list[str], ...] | list[list[str]]) -> list[dict[str, Tensor]]:
-    """One ``model.tokenize`` dict per text column."""
-    return [model.tokenize(list(column)) for column in columns]
+def features(
+    model: SentenceEncoder,
+    columns: tuple[list[str], ...] | list[list[str]],
+    tasks: Sequence[str | None] | None = None,
+) -> list[dict[str, Tensor]]:
+    """One ``model.tokenize`` dict per text column (routed by ``tasks`` through a Router; None: the default)."""
+    tasks = tasks if tasks is not None else [None] * len(columns)
+    return [model.tokenize(list(column), task=task) for column, task in zip(columns, tasks, strict=True)]
+
+
+def reference_features(
+    reference_model: Any,
+    columns: tuple[list[str], ...] | list[list[str]],
+    tasks: Sequence[str | None] | None = None,
+) -> list[dict[str, Any]]:
+    """One ``reference_model.preprocess`` dict per text column, routed as :func:`features`."""
+    tasks = tasks if tasks is not None else [None] * len(columns)
+    return [
+        reference_model.preprocess(list(column))
+        if task is None
+        else reference_model.preprocess(list(column), task=task)
+        for column, task in zip(columns, tasks, strict=True)
+    ]
+
+
+def reference_total(value: Tensor | dict[str, Tensor]) -> Tensor:
+    """The reference's loss as its trainer sums it (its sparse losses return a dict of terms)."""
+    if not isinstance(value, dict):
+        return value
+    total, *others = value.values()
+    for term in others:
+        total = total + term
+    return total
 
 
 def assert_matches_reference(
     ours: nn.Module,
     reference: nn.Module,
     model: SentenceEncoder,
-    reference_model: SentenceTransformer,
+    reference_model: Any,
     columns: tuple[list[str], ...] | list[list[str]],
     labels: Tensor | None,
     *,
+    tasks: Sequence[str | None] | None = None,
+    reference_labels: Any = None,
     atol: float = 1e-5,
     check_gradients: bool = True,
 ) -> float:
@@ -46,12 +80,15 @@ def assert_matches_reference(
     spacing of representable values; beyond 1 the tolerance therefore scales with the value.
     With ``check_gradients`` the gradients on every model parameter agree too (within ``10 * atol``
     of the largest gradient entry, as they pass through many more float32 operations).
+    ``tasks`` routes each column through a Router; ``reference_labels`` replaces ``labels`` on the reference's
+    side where it must be given them in another form.
     """
     ours.zero_grad(set_to_none=True)
     reference.zero_grad(set_to_none=True)
-    ours_value = ours(features(model, columns), None if labels is None else labels.clone())
-    reference_features = [reference_model.preprocess(list(column)) for column in columns]
-    reference_value = reference(reference_features, None if labels is None else labels.clone())
+    ours_value = ours(features(model, columns, tasks), None if labels is None else labels.clone())
+    if reference_labels is None:
+        reference_labels = None if labels is None else labels.clone()
+    reference_value = reference_total(reference(reference_features(reference_model, columns, tasks), reference_labels))
     assert ours_value.dim() == 0
     tolerance = atol * max(1.0, abs(reference_value.item()))
     assert abs(ours_value.item() - reference_value.item()) < tolerance, (ours_value.item(), reference_value.item())

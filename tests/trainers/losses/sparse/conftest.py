@@ -13,7 +13,7 @@ from sentence_transformers.sparse_encoder.modules import SpladePooling as Refere
 from torch import Tensor, nn
 
 from sbert_plugins import SparseEncoder
-from tests.trainers.losses.conftest import assert_same_gradients
+from tests.trainers.losses.conftest import assert_matches_reference
 
 
 def _pair(folder: Path) -> tuple[SparseEncoder, ReferenceSparseEncoder]:
@@ -50,30 +50,6 @@ def dot_similarity(splade_pair: tuple[SparseEncoder, ReferenceSparseEncoder]) ->
         model.similarity_fn_name = "dot"
 
 
-def our_features(model: SparseEncoder, columns: list[list[str]], tasks: list[str | None]) -> list[dict[str, Any]]:
-    """One ``model.tokenize`` dict per column, routed by ``tasks`` (None: the default route)."""
-    return [model.tokenize(list(texts), task=task) for texts, task in zip(columns, tasks, strict=True)]
-
-
-def reference_features(
-    model: ReferenceSparseEncoder, columns: list[list[str]], tasks: list[str | None]
-) -> list[dict[str, Any]]:
-    return [
-        model.preprocess(list(texts)) if task is None else model.preprocess(list(texts), task=task)
-        for texts, task in zip(columns, tasks, strict=True)
-    ]
-
-
-def reference_total(value: Tensor | dict[str, Tensor]) -> Tensor:
-    """The reference's loss as the trainer sums it (its sparse losses return a dict of terms)."""
-    if isinstance(value, dict):
-        total, *others = value.values()
-        for term in others:
-            total = total + term
-        return total
-    return value
-
-
 def assert_sparse_parity(
     ours: nn.Module,
     reference: nn.Module,
@@ -81,36 +57,20 @@ def assert_sparse_parity(
     columns: list[list[str]],
     labels: Tensor | None,
     *,
-    tasks: list[str | None] | None = None,
-    reference_labels: Any = None,
-    atol: float = 1e-5,
     check_gradients: bool = False,
+    **options: Any,
 ) -> float:
-    """Both losses on the same batch agree within ``atol`` (relative beyond 1); returns ours.
-
-    ``reference_labels`` replaces ``labels`` on the reference's side where it must be given them otherwise.
-
-    With ``check_gradients`` every parameter's gradient agrees within ``10 * atol`` of its largest entry.
-    """
+    """:func:`assert_matches_reference` on the pair's models (``options``: tasks, reference_labels, atol); with
+    ``check_gradients`` some parameter must also have received a gradient. Returns our loss."""
     model, reference_model = pair
-    tasks = tasks if tasks is not None else [None] * len(columns)
-    model.zero_grad(set_to_none=True)
-    reference_model.zero_grad(set_to_none=True)
-    ours_value = ours(our_features(model, columns, tasks), None if labels is None else labels.clone())
-    if reference_labels is None:
-        reference_labels = None if labels is None else labels.clone()
-    reference_value = reference_total(reference(reference_features(reference_model, columns, tasks), reference_labels))
-    assert ours_value.dim() == 0
-    tolerance = atol * max(1.0, abs(reference_value.item()))
-    assert abs(ours_value.item() - reference_value.item()) < tolerance, (ours_value.item(), reference_value.item())
+    value = assert_matches_reference(
+        ours, reference, model, reference_model, columns, labels, check_gradients=check_gradients, **options
+    )
     if check_gradients:
-        ours_value.backward()
-        reference_value.backward()
-        assert_gradients_match(model, reference_model, atol=10 * atol)
-    return float(ours_value.item())
+        assert_received_gradient(model)
+    return value
 
 
-def assert_gradients_match(model: nn.Module, reference_model: nn.Module, *, atol: float) -> None:
-    """:func:`assert_same_gradients`, and some parameter did receive a gradient."""
-    assert_same_gradients(model, reference_model, atol=atol)
+def assert_received_gradient(model: nn.Module) -> None:
+    """Some parameter of ``model`` holds a non-zero gradient (so a gradient comparison compared something)."""
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters()), "no gradient reached"

@@ -12,9 +12,8 @@ import torch
 
 from sbert_plugins import ConfigError, DataError, SparseEncoder
 from tests.trainers.losses.cases import ANCHORS, NEGATIVES, POSITIVES, SCORES
+from tests.trainers.losses.conftest import features
 from trainers import losses
-
-from .conftest import our_features
 
 Pair = tuple[SparseEncoder, Any]
 WRAPPERS = {"SpladeLoss", "CachedSpladeLoss", "CSRLoss"}
@@ -36,14 +35,14 @@ def test_every_sparse_loss_is_exported_and_documented() -> None:
 def test_task_losses_refuse_to_run_without_a_wrapper(name: str, splade_pair: Pair) -> None:
     model = splade_pair[0]
     with pytest.raises(ConfigError, match="SpladeLoss"):
-        getattr(losses, name)(model)(our_features(model, [ANCHORS, POSITIVES], [None, None]), SCORES)
+        getattr(losses, name)(model)(features(model, [ANCHORS, POSITIVES]), SCORES)
 
 
 @pytest.mark.parametrize("name", sorted(REGULARISERS))
 def test_regularisers_are_not_losses_of_their_own(name: str, splade_pair: Pair) -> None:
     model = splade_pair[0]
     with pytest.raises(ConfigError, match="SpladeLoss|CSRLoss"):
-        getattr(losses, name)(model)(our_features(model, [ANCHORS], [None]), None)
+        getattr(losses, name)(model)(features(model, [ANCHORS]), None)
 
 
 def _configs(model: SparseEncoder) -> dict[str, torch.nn.Module]:
@@ -188,9 +187,9 @@ def test_wrong_columns_and_a_model_without_auto_encoder_are_data_errors(splade_p
     model = splade_pair[0]
     loss = losses.SpladeLoss(model, losses.SparseTripletLoss(model), document_regularizer_weight=1e-4)
     with pytest.raises(DataError, match="text column"):
-        loss(our_features(model, [ANCHORS, POSITIVES], [None, None]), None)
+        loss(features(model, [ANCHORS, POSITIVES]), None)
     with pytest.raises(DataError, match="SparseAutoEncoder"):
-        losses.CSRLoss(model)(our_features(model, [ANCHORS, POSITIVES], [None, None]), None)
+        losses.CSRLoss(model)(features(model, [ANCHORS, POSITIVES]), None)
 
 
 def test_loss_maths_stays_float32_under_bf16_autocast(splade_pair: Pair) -> None:
@@ -202,5 +201,5 @@ def test_loss_maths_stays_float32_under_bf16_autocast(splade_pair: Pair) -> None
         query_regularizer_weight=1e-4,
     )
     with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
-        value = loss(our_features(model, [ANCHORS, POSITIVES, NEGATIVES], [None] * 3), None)
+        value = loss(features(model, [ANCHORS, POSITIVES, NEGATIVES]), None)
     assert value.dtype == torch.float32 and torch.isfinite(value)

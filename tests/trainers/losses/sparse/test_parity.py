@@ -15,9 +15,10 @@ from torch import Tensor
 
 from sbert_plugins import SparseEncoder
 from tests.trainers.losses.cases import ANCHORS, NEGATIVES, POSITIVES, ROWS, SCORES, SECOND_NEGATIVES, TEACHER_SCORES
+from tests.trainers.losses.conftest import assert_same_gradients, features, reference_features
 from trainers import losses
 
-from .conftest import assert_gradients_match, assert_sparse_parity, our_features, reference_features
+from .conftest import assert_received_gradient, assert_sparse_parity
 
 Pair = tuple[SparseEncoder, Any]
 TEACHER_VECTORS = torch.rand(ROWS, 203, generator=torch.Generator().manual_seed(1))
@@ -140,9 +141,9 @@ def test_the_three_terms_match_the_reference_one_by_one(splade_pair: Pair) -> No
     columns = [ANCHORS, POSITIVES, NEGATIVES]
     ours, reference = _around_mnrl(splade_pair)
     with torch.no_grad():
-        embeddings = [model(f)["sentence_embedding"] for f in our_features(model, columns, [None] * 3)]
+        embeddings = [model(f)["sentence_embedding"] for f in features(model, columns)]
         ours_terms = ours.compute_loss_components(embeddings, None)
-        reference_terms = reference(reference_features(reference_model, columns, [None] * 3), None)
+        reference_terms = reference(reference_features(reference_model, columns), None)
     assert list(ours_terms) == list(reference_terms)
     for key, value in reference_terms.items():
         assert ours_terms[key].item() == pytest.approx(value.item(), rel=1e-5, abs=1e-7), key
@@ -203,15 +204,16 @@ def test_csr_loss_matches_the_reference_term_by_term(csr_pair: Pair) -> None:
     reference = reference_losses.CSRLoss(reference_model, beta=0.5, gamma=2.0)
     model.zero_grad(set_to_none=True)
     reference_model.zero_grad(set_to_none=True)
-    outputs = [model(f) for f in our_features(model, columns, [None] * 3)]
+    outputs = [model(f) for f in features(model, columns)]
     ours_terms = ours.compute_loss_components(outputs, None)
-    reference_terms = reference(reference_features(reference_model, columns, [None] * 3), None)
+    reference_terms = reference(reference_features(reference_model, columns), None)
     assert list(ours_terms) == list(reference_terms)
     for key, value in reference_terms.items():
         assert ours_terms[key].item() == pytest.approx(value.item(), rel=1e-5, abs=1e-7), key
     sum(ours_terms.values()).backward()  # type: ignore[union-attr]
     sum(reference_terms.values()).backward()  # type: ignore[union-attr]
-    assert_gradients_match(model, reference_model, atol=1e-4)
+    assert_same_gradients(model, reference_model, atol=1e-4)
+    assert_received_gradient(model)
     assert_sparse_parity(
         losses.CSRLoss(model, losses.SparseCoSENTLoss(model), beta=0.1),
         reference_losses.CSRLoss(reference_model, reference_losses.SparseCoSENTLoss(reference_model), beta=0.1),
