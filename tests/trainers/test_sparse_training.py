@@ -92,3 +92,20 @@ def test_inference_free_training_moves_both_routes(inference_free_dir: Path, tmp
     torch.testing.assert_close(
         reference.encode_query(query).to_dense(), model.encode_queries(query).to_dense(), rtol=0, atol=1e-5
     )
+
+
+def test_train_command_trains_a_sparse_model_with_a_sparse_loss(
+    splade_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sbert_plugins.cli import main
+
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(row) + "\n" for row in ROWS), encoding="utf-8")
+    loss_args = {"loss": "SparseMultipleNegativesRankingLoss", "document_regularizer_weight": 1e-3}
+    args = ["train", "--model", str(splade_dir), "--device", "cpu", "--train", str(train), "--loss", "splade"]
+    args += ["--loss-args", json.dumps(loss_args), "--batch-size", "8", "--output", str(tmp_path / "out"), "--quiet"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["train_steps"] == 2
+    assert SparseEncoder(tmp_path / "out", device="cpu").encode("the dog").is_sparse
+    assert main([*args, "--eval", str(train)]) == 2
+    assert "SparseInformationRetrievalEvaluator" in capsys.readouterr().err
