@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from sentence_transformers import SparseEncoder as ReferenceSparseEncoder
+from torch import Tensor
 
 from sbert_plugins import SparseEncoder
 from sbert_plugins.evaluation import SparseInformationRetrievalEvaluator
@@ -109,3 +110,24 @@ def test_train_command_trains_a_sparse_model_with_a_sparse_loss(
     assert SparseEncoder(tmp_path / "out", device="cpu").encode("the dog").is_sparse
     assert main([*args, "--eval", str(train)]) == 2
     assert "SparseInformationRetrievalEvaluator" in capsys.readouterr().err
+
+
+def _train_csr(model_dir: Path, out: Path, *, stop_at: int | None = None, resume: bool = False) -> dict[str, Tensor]:
+    model = SparseEncoder(model_dir, device="cpu")
+    config = TrainingConfig(batch_size=4, learning_rate=1e-3, save_steps=2, output_dir=str(out), show_progress=False)
+    callbacks = [lambda state: state.global_step >= stop_at] if stop_at else []
+    trainer = Trainer(model, loss=losses.CSRLoss(model), train_data=ROWS, config=config, callbacks=callbacks)
+    trainer.train(resume_from="latest" if resume else None)
+    return {key: value.clone() for key, value in model.state_dict().items()}
+
+
+def test_interrupted_then_resumed_csr_run_ends_with_the_same_weights_and_latent_statistics(
+    csr_dir: Path, tmp_path: Path
+) -> None:
+    expected = _train_csr(csr_dir, tmp_path / "full")
+    stopped = _train_csr(csr_dir, tmp_path / "split", stop_at=2)
+    found = _train_csr(csr_dir, tmp_path / "split", resume=True)
+    statistics = [key for key in expected if key.endswith("stats_last_nonzero")]
+    assert statistics and not torch.equal(stopped[statistics[0]], expected[statistics[0]])
+    for key, value in expected.items():
+        assert torch.equal(value, found[key]), key
