@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from sbert_plugins import ConfigError, DataError, SparseEncoder
+from sbert_plugins import ConfigError, DataError, SentenceEncoder, SparseEncoder
 from tests.trainers.losses.cases import ANCHORS, NEGATIVES, POSITIVES, SCORES
 from tests.trainers.losses.conftest import features
 from trainers import losses
@@ -169,6 +169,15 @@ def test_wrappers_do_not_nest_and_take_the_same_model(splade_pair: Pair, inferen
         losses.CSRLoss(model, "MultipleNegativesRankingLoss")  # by name: a sparse task loss only
     with pytest.raises(ConfigError, match="SpladeLoss"):
         losses.MatryoshkaLoss(model, splade, matryoshka_dims=[203, 64])
+
+
+def test_wrappers_train_a_sparse_encoder_only(tiny_encoder: SentenceEncoder) -> None:
+    with pytest.raises(ConfigError, match="from_transformer"):
+        losses.SpladeLoss(
+            tiny_encoder, losses.SparseMultipleNegativesRankingLoss(tiny_encoder), document_regularizer_weight=1
+        )
+    with pytest.raises(ConfigError, match="trains a SparseEncoder"):
+        losses.CSRLoss(tiny_encoder)
 
 
 def test_query_regulariser_warning_only_when_queries_are_encoded(
