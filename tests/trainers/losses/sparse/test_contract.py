@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -212,3 +213,21 @@ def test_loss_maths_stays_float32_under_bf16_autocast(splade_pair: Pair) -> None
     with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
         value = loss(features(model, [ANCHORS, POSITIVES, NEGATIVES]), None)
     assert value.dtype == torch.float32 and torch.isfinite(value)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", sorted(WRAPPERS))
+def test_cpu_features_reach_a_cuda_model(name: str, splade_dir: Path, csr_dir: Path) -> None:
+    model = SparseEncoder(csr_dir if name == "CSRLoss" else splade_dir, device="cuda")
+    inner = losses.SparseMultipleNegativesRankingLoss(model)
+    loss = (
+        losses.CSRLoss(model, inner)
+        if name == "CSRLoss"
+        else getattr(losses, name)(model, inner, document_regularizer_weight=1e-3, query_regularizer_weight=1e-3)
+    )
+    with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+        value = loss(features(model, [ANCHORS, POSITIVES, NEGATIVES]), None)
+    assert value.device.type == "cuda" and value.dtype == torch.float32 and torch.isfinite(value)
+    value.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
