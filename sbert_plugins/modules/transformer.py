@@ -6,7 +6,7 @@ import logging
 import pickle
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +33,8 @@ class Transformer(nn.Module):
     """
 
     st_type = "sentence_transformers.models.Transformer"
+    auto_model_class: ClassVar[Any] = AutoModel
+    """The ``transformers`` auto class :meth:`load` builds the model with (a subclass may pick a model head)."""
 
     def __init__(
         self,
@@ -59,26 +61,21 @@ class Transformer(nn.Module):
         compiled version of it)."""
         inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
         output = (self.auto_model if model is None else model)(**inputs, return_dict=True)
-        features["token_embeddings"] = output.last_hidden_state
+        features["token_embeddings"] = self.token_outputs(output)
         if getattr(self.auto_model.config, "output_hidden_states", False):
             features["all_layer_embeddings"] = output.hidden_states  # read by WeightedLayerPooling
         return features
+
+    def token_outputs(self, output: Any) -> Tensor:
+        """What the model's ``output`` gives per token: the last hidden state (a subclass may read a head's logits)."""
+        return output.last_hidden_state  # type: ignore[no-any-return]
 
     def prepare(self, texts: list[str]) -> list[str]:
         return [t.lower() for t in texts] if self.do_lower_case else texts
 
     def token_ids(self, texts: list[str], *, truncate: bool = True) -> list[list[int]]:
         """Token ids of each text (special tokens included, no padding), truncated to ``max_seq_length``."""
-        encoded = self.tokenizer(
-            self.prepare(texts),
-            truncation=truncate,
-            max_length=self.max_seq_length if truncate else None,
-            padding=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-            verbose=False,
-        )
-        return list(encoded["input_ids"])
+        return hf_token_ids(self.tokenizer, self.prepare(texts), max_length=self.max_seq_length if truncate else None)
 
     def collate(self, ids: list[list[int]], device: torch.device | str = "cpu") -> dict[str, Tensor]:
         """Pad a batch of token id lists into ``input_ids``/``attention_mask`` (+ ``token_type_ids``)."""
@@ -97,7 +94,12 @@ class Transformer(nn.Module):
         path.mkdir(parents=True, exist_ok=True)
         self.auto_model.save_pretrained(str(path), safe_serialization=True)
         self.tokenizer.save_pretrained(str(path))
-        write_json(path / SBERT_CONFIG, {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case})
+        write_json(path / SBERT_CONFIG, self.sbert_config())
+
+    def sbert_config(self) -> dict[str, Any]:
+        """What ``sentence_bert_config.json`` records (not named ``get_config_dict``: that would enter, and so
+        change, the fingerprint of every saved model)."""
+        return {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}
 
     @classmethod
     @transformers_loading
@@ -116,8 +118,8 @@ class Transformer(nn.Module):
         kwargs: dict[str, Any] = {"attn_implementation": "sdpa", **(model_kwargs or {})}
         try:
             try:
-                model = AutoModel.from_pretrained(
-                    str(path),
+                model = cls.load_model(
+                    path,
                     config=config,
                     trust_remote_code=trust_remote_code,
                     use_safetensors=None if allow_pickle else True,  # safetensors first when both exist
@@ -127,8 +129,8 @@ class Transformer(nn.Module):
                 if "attn_implementation" in (model_kwargs or {}) or "sdpa" not in str(exc).lower():
                     raise
                 kwargs.pop("attn_implementation")
-                model = AutoModel.from_pretrained(
-                    str(path),
+                model = cls.load_model(
+                    path,
                     config=config,
                     trust_remote_code=trust_remote_code,
                     use_safetensors=None if allow_pickle else True,  # safetensors first when both exist
@@ -147,6 +149,29 @@ class Transformer(nn.Module):
         if max_len is not None and (not isinstance(max_len, int) or isinstance(max_len, bool) or max_len <= 0):
             raise ConfigError(f"{path / SBERT_CONFIG}: max_seq_length must be a positive integer, found {max_len!r}")
         return cls(model, tokenizer, max_seq_length=max_len, do_lower_case=bool(settings.get("do_lower_case", False)))
+
+    @classmethod
+    def load_model(cls, path: Path, **kwargs: Any) -> PreTrainedModel:
+        """The Hugging Face model of ``path``, built with :attr:`auto_model_class` (``kwargs`` go to
+        ``from_pretrained``)."""
+        return cls.auto_model_class.from_pretrained(str(path), **kwargs)  # type: ignore[no-any-return]
+
+
+def hf_token_ids(
+    tokenizer: PreTrainedTokenizerBase, texts: list[str], *, max_length: int | None, add_special_tokens: bool = True
+) -> list[list[int]]:
+    """Token ids of each text from a Hugging Face tokenizer, unpadded, cut to ``max_length`` (None: not cut)."""
+    encoded = tokenizer(
+        texts,
+        add_special_tokens=add_special_tokens,
+        truncation=max_length is not None,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+        verbose=False,
+    )
+    return list(encoded["input_ids"])
 
 
 def load_config(path: Path, *, trust_remote_code: bool) -> Any:
