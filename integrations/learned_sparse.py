@@ -132,6 +132,12 @@ class LearnedSparseEncoder:
             raise TypeError(f"expected the query as a str, found {type(text).__name__}")
         return self._encode([text], documents=False)[0]
 
+    def encode_queries(self, texts: Sequence[str]) -> list[SparseRow]:
+        """The query-side sparse vector of each text, in order (one batched call)."""
+        if isinstance(texts, str):
+            raise TypeError("encode_queries expects a list of strings, found a single str: use encode_query")
+        return self._encode(list(texts), documents=False)
+
     def _encode(self, texts: list[str], *, documents: bool) -> list[SparseRow]:
         from sbert_plugins.sparse import sparse_rows
 
