@@ -96,6 +96,8 @@ class SparseEncoder(SentenceEncoder):
                 logger.warning("%s has no %s: building SPLADE from its masked-LM model", folder, MODULES_FILE)
                 modules = splade_modules(folder, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
                 folder = None
+        # Set before the dense encoder's set-up, which may fingerprint the model (bf16/fp16) and so read it.
+        self.max_active_dims: int | None = max_active_dims or check_max_active_dims(saved.get("max_active_dims"))
         super().__init__(
             folder,
             modules=modules,
@@ -121,9 +123,7 @@ class SparseEncoder(SentenceEncoder):
             )
         if self.similarity_fn_name not in ("dot", "cosine"):
             raise ConfigError(f"a SparseEncoder scores by 'dot' or 'cosine', not {self.similarity_fn_name!r}")
-        saved_k = check_max_active_dims(saved.get("max_active_dims"))
-        autoencoder = next((m for m in self.modules() if isinstance(m, SparseAutoEncoder)), None)
-        self.max_active_dims: int | None = max_active_dims or saved_k or (autoencoder.k if autoencoder else None)
+        self.max_active_dims = self._effective_max_active_dims()
 
     @classmethod
     def from_transformer(
@@ -176,8 +176,13 @@ class SparseEncoder(SentenceEncoder):
     def _is_autoencoder(self) -> bool:
         return any(isinstance(m, SparseAutoEncoder) for m in self.modules())
 
+    def _effective_max_active_dims(self) -> int | None:
+        """The setting, else a CSR model's ``k`` (as the reference defaults it), else None."""
+        autoencoder = next((m for m in self.modules() if isinstance(m, SparseAutoEncoder)), None)
+        return self.max_active_dims or (autoencoder.k if autoencoder is not None else None)
+
     def _identity_facts(self) -> dict[str, Any]:
-        return {**super()._identity_facts(), "max_active_dims": self.max_active_dims}
+        return {**super()._identity_facts(), "max_active_dims": self._effective_max_active_dims()}
 
     # ---- encoding ----------------------------------------------------------------------------
 
