@@ -1,8 +1,12 @@
 """``sbert-plugins ingest`` and ``sbert-plugins search``: a corpus into Qdrant or Chroma, and queries back.
 
-    sbert-plugins ingest corpus.jsonl --qdrant ./qdrant-data --collection docs [--hybrid] [--recreate | --reencode]
-    sbert-plugins search "what is a harp?" --qdrant ./qdrant-data --collection docs -k 5 [--rerank MODEL
-        [--fusion-weight W | --no-fusion]]
+    sbert-plugins ingest corpus.jsonl --qdrant ./qdrant-data --collection docs [--hybrid] [--sparse-model SPLADE]
+        [--recreate | --reencode]
+    sbert-plugins search "what is a harp?" --qdrant ./qdrant-data --collection docs -k 5 [--mode M] [--sparse S]
+        [--sparse-model SPLADE] [--rerank MODEL [--fusion-weight W | --no-fusion]]
+
+``--sparse-model`` (Qdrant) stores a learned sparse model's vectors beside the dense ones; ``search`` uses
+the one given, else the one the collection records: the name given to ``ingest --sparse-model``.
 
 ``--qdrant`` takes a folder (embedded mode) or a server URL (``--api-key`` or ``$QDRANT_API_KEY``,
 ``--prefer-grpc``); ``--chroma`` takes a folder or ``http://HOST:PORT``. ``ingest --ray [ADDRESS]``
@@ -42,6 +46,12 @@ def _open(args: argparse.Namespace, **options: Any) -> BaseIngestor:
     from sbert_plugins.encoder import SentenceEncoder
 
     model = SentenceEncoder(args.model, device=args.device, precision=args.precision, **model_options(args))
+    if args.sparse_model is not None:
+        if args.qdrant is None:
+            raise ConfigError("--sparse-model (learned sparse vectors) is available with --qdrant only")
+        from sbert_plugins.sparse import SparseEncoder
+
+        options["sparse_model"] = SparseEncoder(args.sparse_model, device=args.device)  # recorded by the name given
     if args.qdrant is not None:
         from integrations.qdrant import QdrantIngestor
 
@@ -64,6 +74,8 @@ def _open(args: argparse.Namespace, **options: Any) -> BaseIngestor:
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     if args.ray is not None:
+        if args.sparse_model is not None:
+            raise ConfigError("--sparse-model is not available with --ray yet: ingest without --ray")
         from integrations.ray.cli import ingest_with_ray
 
         print(ingest_with_ray(args))
@@ -173,10 +185,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if fetch_k < args.k:
         raise ConfigError(f"--fetch-k ({fetch_k}) must be at least -k ({args.k})")
     options: dict[str, Any] = {"filter": _parse_filter(args.filter)}
-    if args.mode is not None:
-        if args.qdrant is None:
-            raise ConfigError("--mode applies to --qdrant only (Chroma searches dense vectors)")
-        options["mode"] = args.mode
+    for name in ("mode", "sparse", "sparse_weight"):
+        if getattr(args, name) is not None:
+            if args.qdrant is None:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} applies to --qdrant only (Chroma searches dense vectors)")
+            options[name] = getattr(args, name)
     with _open(args) as ingestor:
         hits = ingestor.search(args.query, fetch_k, **options)  # type: ignore[attr-defined]
         if args.rerank:
@@ -200,6 +214,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_sparse_model_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--sparse-model", metavar="PATH", default=None, help=help)
+
+
 def register_ingest(subparsers: Any) -> None:
     """Add ``ingest``: embed a JSONL corpus into a Qdrant or Chroma collection."""
     parser = subparsers.add_parser("ingest", help="embed a JSONL corpus into a Qdrant or Chroma collection")
@@ -207,6 +225,7 @@ def register_ingest(subparsers: Any) -> None:
     add_model_arguments(parser)
     _add_target_arguments(parser)
     parser.add_argument("--hybrid", action="store_true", help="also store BM25 sparse vectors (Qdrant)")
+    _add_sparse_model_argument(parser, "also store this learned sparse model's vectors (Qdrant; a SparseEncoder)")
     parser.add_argument("--recreate", action="store_true", help="delete the collection first")
     parser.add_argument(
         "--reencode",
@@ -259,6 +278,26 @@ def register_search(subparsers: Any) -> None:
         "else max(4k, 20))",
     )
     parser.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE", help="metadata filter")
-    parser.add_argument("--mode", choices=["dense", "sparse", "hybrid"], default=None, help="Qdrant search mode")
+    parser.add_argument(
+        "--mode",
+        choices=["dense", "sparse", "hybrid", "fusion"],
+        default=None,
+        help="Qdrant search mode: hybrid fuses dense and sparse by reciprocal rank fusion, fusion by the project's "
+        "fusion rule (default: hybrid when the collection has sparse vectors)",
+    )
+    parser.add_argument(
+        "--sparse",
+        choices=["bm25", "learned"],
+        default=None,
+        help="which sparse vectors (default: learned when the collection has them, else bm25)",
+    )
+    parser.add_argument(
+        "--sparse-weight", type=float, default=None, help="with --mode fusion: the sparse side's share (default 0.5)"
+    )
+    _add_sparse_model_argument(
+        parser,
+        "the learned sparse model for the query (default: the one the collection records, i.e. the name given to "
+        "ingest --sparse-model)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(handler=_cmd_search)

@@ -14,8 +14,8 @@ Example::
     )
     docs = retriever.invoke("what is a harp?")          # metadata["relevance_score"] on each
 
-Needs ``langchain-core``: ``pip install "sbert-plugins[langchain]"``. ``SBERTSparseEmbeddings`` (BM25 sparse
-vectors for ``langchain_qdrant.QdrantVectorStore`` hybrid search) also needs ``langchain-qdrant`` and is
+Needs ``langchain-core``: ``pip install "sbert-plugins[langchain]"``. ``SBERTSparseEmbeddings`` (BM25 or
+learned sparse vectors for ``langchain_qdrant.QdrantVectorStore`` hybrid search) also needs ``langchain-qdrant`` and is
 imported on first use.
 """
 
