@@ -196,3 +196,17 @@ def test_from_transformer_on_all_minilm(minilm_dir: Path) -> None:
     embeddings = model.encode_documents(["The cat sits on the mat.", "A man plays the guitar."])
     assert embeddings.shape == (2, 30522) and embeddings._nnz() > 0
     assert len(model.decode(embeddings, top_k=5)[0]) == 5
+
+
+def test_a_plain_fill_mask_folder_loads_as_splade(mlm_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import sbert_plugins.sparse
+
+    with caplog.at_level(logging.WARNING, logger="sbert_plugins"):
+        model = SparseEncoder(mlm_dir, device="cpu")
+    assert "building SPLADE" in caplog.text
+    assert sbert_plugins.sparse.SparseEncoder is SparseEncoder
+    built = SparseEncoder.from_transformer(mlm_dir, device="cpu")
+    assert model.fingerprint == built.fingerprint
+    torch.testing.assert_close(model.encode(TEXTS).to_dense(), built.encode(TEXTS).to_dense())
+    with pytest.raises(ConfigError, match="needs a model folder"):
+        SparseEncoder()
