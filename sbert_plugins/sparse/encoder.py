@@ -236,7 +236,7 @@ class SparseEncoder(SentenceEncoder):
 
     def _batch_result(self, embedding: Tensor, features: dict[str, Any]) -> Tensor:
         """Each batch is cut to ``max_active_dims`` and kept sparse, so a corpus never sits in memory densely."""
-        return keep_top_k(embedding.float(), features.get(MAX_ACTIVE_DIMS_KEY)).cpu().to_sparse()
+        return keep_top_k(embedding.float(), features.get(MAX_ACTIVE_DIMS_KEY)).to_sparse().cpu()
 
     # ---- reading vectors ---------------------------------------------------------------------
 
