@@ -345,16 +345,14 @@ class SentenceEncoder(nn.Sequential):
             )
         dim = _check_truncate_dim(truncate_dim, self._full_dim()) or self.truncate_dim
 
-        prompt_text = self._resolve_prompt(prompt_name, prompt)
-        if prompt_text:
-            texts = [prompt_text + t for t in texts]
-        embeddings = self._embed(
+        embeddings = self._embed_prompted(
             texts,
-            batch_size or MAX_TEXTS_PER_BATCH,
-            prompt_text,
-            show_progress,
-            max_tokens_per_batch or DEFAULT_TOKENS_PER_BATCH,
-            task,
+            batch_size=batch_size,
+            prompt_name=prompt_name,
+            prompt=prompt,
+            show_progress=show_progress,
+            max_tokens_per_batch=max_tokens_per_batch,
+            task=task,
         )
         if dim:
             embeddings = embeddings[:, :dim]
@@ -403,6 +401,32 @@ class SentenceEncoder(nn.Sequential):
         if name not in self.prompts:
             raise ConfigError(f"prompt_name {name!r} is not among the model's prompts {sorted(self.prompts)}")
         return self.prompts[name]
+
+    def _embed_prompted(
+        self,
+        texts: list[str],
+        *,
+        batch_size: int | None,
+        prompt_name: str | None,
+        prompt: str | None,
+        show_progress: bool | None,
+        max_tokens_per_batch: int | None,
+        task: str | None,
+        extra_features: dict[str, Any] | None = None,
+    ) -> Tensor:
+        """:meth:`_embed` of ``texts`` with the prompt resolved and prepended and the default batch shape filled in."""
+        prompt_text = self._resolve_prompt(prompt_name, prompt)
+        if prompt_text:
+            texts = [prompt_text + t for t in texts]
+        return self._embed(
+            texts,
+            batch_size or MAX_TEXTS_PER_BATCH,
+            prompt_text,
+            show_progress,
+            max_tokens_per_batch or DEFAULT_TOKENS_PER_BATCH,
+            task,
+            extra_features,
+        )
 
     def _embed(
         self,

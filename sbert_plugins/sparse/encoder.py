@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from sbert_plugins._jsonio import read_json
 from sbert_plugins.device import EncoderPrecision
-from sbert_plugins.encoder import DEFAULT_TOKENS_PER_BATCH, MAX_TEXTS_PER_BATCH, SentenceEncoder, check_batch_options
+from sbert_plugins.encoder import SentenceEncoder, check_batch_options
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.loading import MODEL_CONFIG_FILE, MODULES_FILE, HubOptions, resolve_model_path
 from sbert_plugins.modules.router import Router
@@ -218,16 +218,14 @@ class SparseEncoder(SentenceEncoder):
         texts = check_texts([sentences] if single else sentences)  # type: ignore[list-item]
         check_batch_options(batch_size, max_tokens_per_batch)
         k = check_max_active_dims(max_active_dims) or self.max_active_dims
-        prompt_text = self._resolve_prompt(prompt_name, prompt)
-        if prompt_text:
-            texts = [prompt_text + t for t in texts]
-        embeddings = self._embed(
+        embeddings = self._embed_prompted(
             texts,
-            batch_size or MAX_TEXTS_PER_BATCH,
-            prompt_text,
-            show_progress_bar,
-            max_tokens_per_batch or DEFAULT_TOKENS_PER_BATCH,
-            task,
+            batch_size=batch_size,
+            prompt_name=prompt_name,
+            prompt=prompt,
+            show_progress=show_progress_bar,
+            max_tokens_per_batch=max_tokens_per_batch,
+            task=task,
             extra_features={MAX_ACTIVE_DIMS_KEY: k} if k is not None else None,
         )
         embeddings = (embeddings if embeddings.is_sparse else embeddings.to_sparse()).coalesce()
