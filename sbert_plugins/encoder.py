@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ from sbert_plugins.loading import (
     SIMILARITY_FUNCTIONS,
     HubOptions,
     ModelSettings,
+    check_model_type,
     load_modules,
     read_settings,
     resolve_model_path,
@@ -126,6 +127,9 @@ class SentenceEncoder(nn.Sequential):
     ``token_embeddings`` and ``sentence_embedding`` added; :meth:`encode` returns arrays.
     """
 
+    model_type: ClassVar[str] = "SentenceTransformer"
+    """The ``model_type`` of the sentence-transformers folders this class loads (others are refused)."""
+
     last_truncated_count = PerThread(0)
     """How many texts the last :meth:`encode` call of the reading thread truncated to ``max_seq_length``
     (per thread: another thread's call in between does not change what this thread reads)."""
@@ -166,6 +170,7 @@ class SentenceEncoder(nn.Sequential):
             name = str(model_name_or_path) if model_name_or_path is not None else DEFAULT_MODEL
             hub = HubOptions(cache_dir=cache_dir, revision=revision, token=token, local_files_only=local_files_only)
             folder = resolve_model_path(name, hub, allow_pickle=allow_pickle)
+            check_model_type(folder, self.model_type)
             modules = load_modules(
                 folder, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, model_kwargs=model_kwargs
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -27,7 +27,6 @@ from sbert_plugins.validation import check_texts
 
 logger = logging.getLogger(__name__)
 
-SPARSE_MODEL_TYPE = "SparseEncoder"
 SPARSE_OUTPUT_MODULES = (SpladePooling, SparseStaticEmbedding, SparseAutoEncoder)
 
 
@@ -56,6 +55,8 @@ class SparseEncoder(SentenceEncoder):
         ConfigError: no model given, a folder that is not a sparse model (the message names the file), an
             unsupported precision, or an invalid ``max_active_dims``.
     """
+
+    model_type: ClassVar[str] = "SparseEncoder"
 
     def __init__(
         self,
@@ -261,29 +262,17 @@ class SparseEncoder(SentenceEncoder):
     # ---- saving ------------------------------------------------------------------------------
 
     def _model_config(self, config: dict[str, Any]) -> dict[str, Any]:
-        config = {**config, "model_type": SPARSE_MODEL_TYPE}
+        config = {**config, "model_type": self.model_type}
         if self.max_active_dims is not None:
             config["max_active_dims"] = self.max_active_dims
         return config
 
 
 def _read_sparse_config(folder: Path) -> dict[str, Any]:
-    """``config_sentence_transformers.json`` of a sparse model (empty when absent).
-
-    Raises:
-        ConfigError: the file names another model type (the message names the file).
-    """
+    """``config_sentence_transformers.json`` of ``folder`` (empty when absent); the dense encoder's set-up
+    checks its ``model_type``."""
     path = folder / MODEL_CONFIG_FILE
-    if not path.is_file():
-        return {}
-    config = read_json(path)
-    model_type = config.get("model_type")
-    if model_type not in (None, SPARSE_MODEL_TYPE):
-        raise ConfigError(
-            f"{path}: model_type is {model_type!r}, not {SPARSE_MODEL_TYPE!r}; load it with "
-            f"{'SentenceEncoder' if model_type == 'SentenceTransformer' else 'the matching class'}"
-        )
-    return config
+    return read_json(path) if path.is_file() else {}
 
 
 def _ends_sparse(modules: list[nn.Module]) -> bool:

@@ -143,6 +143,10 @@ def test_bad_folders_name_the_file(reference_folders: dict[str, Path], tiny_mode
         SparseEncoder(csr)
     with pytest.raises(ConfigError, match="precision='int8' does not apply"):
         SparseEncoder(reference_folders["splade"], precision="int8")
+    with pytest.raises(
+        ConfigError, match="model_type is 'SparseEncoder', not 'SentenceTransformer'; load it with SparseEncoder"
+    ):
+        SentenceEncoder(reference_folders["splade"])
 
 
 def test_from_transformer_uses_the_checkpoint_head(mlm_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
