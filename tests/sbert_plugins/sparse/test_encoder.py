@@ -143,6 +143,10 @@ def test_bad_folders_name_the_file(reference_folders: dict[str, Path], tiny_mode
         SparseEncoder(csr)
     with pytest.raises(ConfigError, match="precision='int8' does not apply"):
         SparseEncoder(reference_folders["splade"], precision="int8")
+    with pytest.raises(
+        ConfigError, match="model_type is 'SparseEncoder', not 'SentenceTransformer'; load it with SparseEncoder"
+    ):
+        SentenceEncoder(reference_folders["splade"])
 
 
 def test_from_transformer_uses_the_checkpoint_head(mlm_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -196,3 +200,17 @@ def test_from_transformer_on_all_minilm(minilm_dir: Path) -> None:
     embeddings = model.encode_documents(["The cat sits on the mat.", "A man plays the guitar."])
     assert embeddings.shape == (2, 30522) and embeddings._nnz() > 0
     assert len(model.decode(embeddings, top_k=5)[0]) == 5
+
+
+def test_a_plain_fill_mask_folder_loads_as_splade(mlm_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import sbert_plugins.sparse
+
+    with caplog.at_level(logging.WARNING, logger="sbert_plugins"):
+        model = SparseEncoder(mlm_dir, device="cpu")
+    assert "building SPLADE" in caplog.text
+    assert sbert_plugins.sparse.SparseEncoder is SparseEncoder
+    built = SparseEncoder.from_transformer(mlm_dir, device="cpu")
+    assert model.fingerprint == built.fingerprint
+    torch.testing.assert_close(model.encode(TEXTS).to_dense(), built.encode(TEXTS).to_dense())
+    with pytest.raises(ConfigError, match="needs a model folder"):
+        SparseEncoder()
