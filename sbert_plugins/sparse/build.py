@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
+import torch
 from torch import Tensor, nn
 
 from sbert_plugins.errors import ConfigError
@@ -12,8 +12,6 @@ from sbert_plugins.modules.router import Router
 from sbert_plugins.sparse.mlm_transformer import MLMTransformer
 from sbert_plugins.sparse.sparse_static_embedding import SparseStaticEmbedding
 from sbert_plugins.sparse.splade_pooling import SpladeActivation, SpladePooling, SpladePoolingStrategy
-
-logger = logging.getLogger(__name__)
 
 
 def splade_modules(
@@ -42,21 +40,14 @@ def splade_modules(
         if query_weights is not None:
             raise ConfigError("query_weights apply to inference_free=True models only")
         return document
-    vocabulary = len(mlm.tokenizer.get_vocab())
+    # The query side spans the document side's dimensions (the MLM head's outputs), so that every query token id
+    # has a weight and query · document is defined even where the tokenizer lists fewer entries than ids.
+    vocabulary = mlm.embedding_dim
     if query_weights is not None and tuple(query_weights.shape) != (vocabulary,):
         raise ConfigError(
-            f"query_weights must have shape ({vocabulary},), one weight per token of the tokenizer's vocabulary; "
+            f"query_weights must have shape ({vocabulary},), one weight per output of the MLM head; "
             f"found {tuple(query_weights.shape)}"
         )
-    if vocabulary != mlm.embedding_dim:  # as in the reference; query and document vectors then differ in size
-        logger.warning(
-            "%s: the tokenizer has %d tokens but the MLM head %d outputs; query vectors will have %d dimensions "
-            "and document vectors %d",
-            folder,
-            vocabulary,
-            mlm.embedding_dim,
-            vocabulary,
-            mlm.embedding_dim,
-        )
-    static = SparseStaticEmbedding(mlm.tokenizer, query_weights)
+    weights = query_weights if query_weights is not None else torch.ones(vocabulary)
+    static = SparseStaticEmbedding(mlm.tokenizer, weights)
     return [Router.for_query_document([static], document)]

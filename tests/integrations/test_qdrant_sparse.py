@@ -172,9 +172,8 @@ def test_inference_free_splade_searches_with_its_static_query_side(
     docs = make_docs(12)
     ingestor = QdrantIngestor(tiny_encoder, "free", path=":memory:", sparse_model=model)
     ingestor.ingest(docs, show_progress=False)
-    # Not "young": the tiny vocabulary lists "a" twice, so its last id lies past a static query side sized by
-    # len(tokenizer.get_vocab()) (reported to sparse-core).
-    query = make_text(2)
+    # "young" is the tiny vocabulary's last id, past len(tokenizer.get_vocab()) (which lists "a" twice).
+    query = make_text(2) + " young"
     query_vector = sparse_rows(model.encode_queries([query]))[0]
     assert query_vector != sparse_rows(model.encode_documents([query]))[0]  # the two routes differ
     expected = {
