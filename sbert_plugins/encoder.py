@@ -21,6 +21,7 @@ from sbert_plugins._jsonio import write_json
 from sbert_plugins.batching import batches, length_sorted_order, restore_order
 from sbert_plugins.device import (
     EncoderPrecision,
+    PrecisionSetting,
     check_encoder_precision,
     intra_op_threads,
     precision_dtype,
@@ -44,6 +45,7 @@ from sbert_plugins.modules import Router, Transformer
 from sbert_plugins.modules.chain import InputModule, chain_output_dim, is_input_module
 from sbert_plugins.onnx_backend import OnnxInt8Transformer
 from sbert_plugins.per_thread import PerThread
+from sbert_plugins.precision_choice import choose_precision
 from sbert_plugins.quantization import OutputPrecision, quantize_embeddings
 from sbert_plugins.similarity import similarity_function
 from sbert_plugins.streaming import chunked
@@ -92,6 +94,11 @@ class SentenceEncoder(nn.Sequential):
         precision: how :meth:`encode` computes (embeddings are returned as float32 in every mode):
 
             - ``"fp32"`` (default).
+            - ``"auto"``: the fastest of the modes below that keeps quality on this device and CPU (decided
+              from the CPU's flags, see :mod:`sbert_plugins.precision_choice`): ``"bf16"`` on CPUs with
+              AMX-BF16 or AVX512-BF16 and on CUDA GPUs with bfloat16, ``"fp16"`` on other CUDA GPUs, else
+              ``"fp32"``. :attr:`precision` holds the mode chosen, :attr:`precision_reason` why; both are
+              logged at INFO level.
             - ``"bf16"``: weights converted to bfloat16 (faster than autocast when measured). On CPUs
               with AMX or AVX512-BF16 about 1.4x fp32; per-row cosine to fp32 above 0.999.
             - ``"fp16"``: weights converted to float16, for GPUs. On CPU it runs, but slowly on long
@@ -136,7 +143,7 @@ class SentenceEncoder(nn.Sequential):
         *,
         modules: Sequence[nn.Module] | None = None,
         device: str | torch.device | None = None,
-        precision: EncoderPrecision = "fp32",
+        precision: PrecisionSetting = "fp32",
         compile_model: bool = False,
         num_threads: int | None = None,
         prompts: dict[str, str] | None = None,
@@ -153,12 +160,12 @@ class SentenceEncoder(nn.Sequential):
     ) -> None:
         if modules is not None and model_name_or_path is not None:
             raise ConfigError("pass either model_name_or_path or modules, not both")
-        precision = check_encoder_precision(precision)
+        requested = check_encoder_precision(precision)
         resolve_num_threads(num_threads)  # validates
         target = resolve_device(device)
-        if precision == "int8" and target.type != "cpu":
+        if requested == "int8" and target.type != "cpu":
             raise ConfigError(f"precision='int8' runs on CPU only, but device is {target}; use 'fp16' or 'bf16' there")
-        if compile_model and precision == "int8":
+        if compile_model and requested == "int8":
             raise ConfigError("compile_model=True compiles the PyTorch transformer; precision='int8' runs ONNX Runtime")
         settings = ModelSettings()
         self.source: str | None = None
@@ -175,6 +182,7 @@ class SentenceEncoder(nn.Sequential):
             raise ConfigError(
                 "the first module of a SentenceEncoder must tokenize texts (Transformer, StaticEmbedding, Router, ...)"
             )
+        precision, reason = _resolve_precision(requested, target, modules[0])
         if (precision == "int8" or compile_model) and not isinstance(modules[0], Transformer):
             raise ConfigError(
                 "precision='int8' and compile_model=True need a model whose first module is a Transformer"
@@ -194,6 +202,9 @@ class SentenceEncoder(nn.Sequential):
             raise ConfigError(f"similarity_fn_name {self.similarity_fn_name!r} is not one of {SIMILARITY_FUNCTIONS}")
         self.truncate_dim = _check_truncate_dim(truncate_dim, self._full_dim())
         self.precision: EncoderPrecision = precision
+        """The mode :meth:`encode` computes in (what ``"auto"`` resolved to, when it was asked for)."""
+        self.precision_reason = reason
+        """Why :attr:`precision` was chosen: ``"asked for"``, or ``"auto: "`` and the device or CPU flag."""
         self.num_threads = num_threads
         self._fingerprints = FingerprintCache()
         self.to(target)
@@ -529,6 +540,17 @@ class SentenceEncoder(nn.Sequential):
             "pytorch": torch.__version__,
         }
         write_json(folder / MODEL_CONFIG_FILE, settings.to_json(versions))
+
+
+def _resolve_precision(
+    requested: PrecisionSetting, device: torch.device, first: nn.Module
+) -> tuple[EncoderPrecision, str]:
+    """The precision to compute in and why: ``requested`` itself, or what ``"auto"`` picks (logged)."""
+    if requested != "auto":
+        return requested, "asked for"
+    choice = choose_precision(device, runs_transformer=isinstance(first, Transformer))
+    logger.info("precision='auto' chose %r on %s: %s", choice.precision, device, choice.reason)
+    return choice.precision, f"auto: {choice.reason}"
 
 
 def _whole_text_ids(transformer: InputModule, text: str, limit: int) -> tuple[list[int], int]:
