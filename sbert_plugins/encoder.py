@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from sbert_plugins import __version__
 from sbert_plugins._atomic import save_folder_atomically
 from sbert_plugins._jsonio import write_json
+from sbert_plugins.allocator import keep_freed_memory
 from sbert_plugins.batching import batches, length_sorted_order, restore_order
 from sbert_plugins.device import (
     EncoderPrecision,
@@ -445,6 +446,8 @@ class SentenceEncoder(nn.Sequential):
         if was_training:
             self.eval()
         threads = resolve_num_threads(self.num_threads) if device.type == "cpu" else None
+        if device.type == "cpu":
+            keep_freed_memory()
         try:
             with (
                 intra_op_threads(threads),
