@@ -5,10 +5,10 @@ its measured fp32 / bf16 / int8 matmul peaks on the threads torch uses, then for
 (STSb dev sentences) and long texts (SciFact abstracts): texts/s, the ratio to the reference
 sentence-transformers in fp32 (same run, alternating rounds), useful GFLOP/s (linear layers, real tokens) and its
 fraction of the matching peak, the minimum per-row cosine to fp32 and STSb dev Spearman. With ``--profile``, it
-also splits each mode's time on long texts between the matrix products and everything else (torch.profiler), and
-gives the matrix products' own GFLOP/s: what limits a mode that stays far from its peak. With ``--candidates``, it
-times the measured speed-ups of bf16 on long texts against their absence in the same run: oneDNN's fused linear
-kernels (``sbert_plugins.cpu_fusion``) against the plain bf16 layers, wall and CPU seconds.
+also splits each mode's time on long texts between the matrix products, attention and everything else
+(torch.profiler), and gives the matrix products' own GFLOP/s: what limits a mode that stays far from its peak.
+With ``--candidates``, it times bf16 on long texts with oneDNN's fused linear kernels (``sbert_plugins.cpu_fusion``)
+against the plain bf16 layers in the same run, wall and CPU seconds.
 
 It also prints what ``precision="auto"`` picks on this machine and whether malloc keeps freed memory
 (``sbert_plugins.allocator``; the reference runs in the same process, so it gets the same allocator).
@@ -43,7 +43,17 @@ from sbert_plugins.precision_choice import SPEED_FLAGS, choose_precision, read_c
 
 # The shape of MiniLM's feed-forward up-projection on a batch of 4,096 tokens.
 MATMUL_SHAPE = (4096, 384, 1536)
-MATMUL_OPS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::linear", "aten::matmul", "aten::_int_mm")
+# The linear layers' kernels (oneDNN's fused one includes bf16's bias and feed-forward GELU).
+MATMUL_OPS = (
+    "aten::addmm",
+    "aten::mm",
+    "aten::bmm",
+    "aten::linear",
+    "aten::matmul",
+    "aten::_int_mm",
+    "mkldnn::_linear_pointwise",
+)
+ATTENTION_OPS = ("aten::_scaled_dot_product_flash_attention_for_cpu", "aten::_scaled_dot_product_attention_math")
 
 
 def cpu_facts() -> tuple[str, list[str]]:
@@ -81,8 +91,9 @@ def peak_for(mode: str, peaks: dict[str, float]) -> float:
     return peaks["int8"] if precision == "int8" else peaks["fp32"] if precision == "fp32" else peaks[precision]
 
 
-def profile_mode(mode: str, model_dir: Path, texts: list[str]) -> tuple[float, float]:
-    """(share of encode time in matrix products, their GFLOP/s) on ``texts``, after one warm-up call."""
+def profile_mode(mode: str, model_dir: Path, texts: list[str]) -> tuple[float, float, float]:
+    """(share of encode time in the linear layers' products, their GFLOP/s, share in attention) on ``texts``,
+    after one warm-up call."""
     precision, _, option = mode.partition("+")
     model = SentenceEncoder(model_dir, device="cpu", precision=precision, compile_model=option == "compile")  # type: ignore[arg-type]
     model.encode(texts, show_progress=False)
@@ -91,10 +102,12 @@ def profile_mode(mode: str, model_dir: Path, texts: list[str]) -> tuple[float, f
         model.encode(texts, show_progress=False)
         total = time.perf_counter() - start
     # Self time of the product kernels; ONNX Runtime's int8 kernels are invisible to the torch profiler.
-    matmul_us = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in MATMUL_OPS)
+    events = prof.key_averages()
+    matmul_us = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)
+    attention_us = sum(e.self_cpu_time_total for e in events if e.key in ATTENTION_OPS)
     flops = linear_flops_per_token(model) * real_tokens(model, texts)
     seconds = matmul_us / 1e6
-    return seconds / total, (flops / seconds / 1e9 if seconds else float("nan"))
+    return seconds / total, (flops / seconds / 1e9 if seconds else float("nan")), attention_us / 1e6 / total
 
 
 def time_candidates(model_dir: Path, texts: list[str], rounds: int) -> None:
@@ -165,7 +178,7 @@ def main() -> None:
         f"{'long/s':>7} | {'x ref':>5} | {'GFLOP/s':>7} | {'of peak':>7} | {'min cos':>7} | {'Spearman':>8}"
     )
     if profiles:
-        header += f" | {'matmul share':>12} | {'matmul GFLOP/s':>14}"
+        header += f" | {'matmul share':>12} | {'matmul GFLOP/s':>14} | {'attention':>9}"
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -176,8 +189,8 @@ def main() -> None:
             f"{r.long[2] / peak:7.1%} | {r.min_cosine:7.4f} | {r.spearman:8.2f}"
         )
         if r.mode in profiles:
-            share, gflops = profiles[r.mode]
-            line += f" | {share:12.1%} | {gflops:8.1f} ({gflops / peak:.0%})"
+            share, gflops, attention = profiles[r.mode]
+            line += f" | {share:12.1%} | {gflops:8.1f} ({gflops / peak:.0%}) | {attention:9.1%}"
         print(line)
     print(
         "x ref: our texts/s over the reference's in fp32 (batch 32, its default); min cos: lowest per-row cosine to "

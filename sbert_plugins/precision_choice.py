@@ -79,11 +79,12 @@ def choose_precision(
         device: where the model runs.
         cpu_flags: the CPU's flags; default: read from ``/proc/cpuinfo``.
         cuda_bf16: whether the GPU computes in bfloat16; default: ``torch.cuda.is_bf16_supported()``.
-        runs_transformer: False for models without a transformer (e.g. static embeddings), which do no
-            matrix products worth a lower precision and stay ``fp32``.
+        runs_transformer: False for models whose first module is not a :class:`~sbert_plugins.modules.Transformer`
+            (static embeddings, Routers), which stay ``fp32``: static embeddings do no matrix products worth a
+            lower precision, and no other kind was measured.
     """
     if not runs_transformer:
-        return PrecisionChoice("fp32", "the model has no transformer: a lower precision would not speed it up")
+        return PrecisionChoice("fp32", "the model does not start with a Transformer: no lower precision was measured")
     if device.type == "cuda":
         if cuda_bf16 is None:
             cuda_bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())

@@ -48,7 +48,7 @@ def test_device_and_model_decide_before_the_cpu_flags() -> None:
     assert choose_precision(torch.device("cuda"), cuda_bf16=False).precision == "fp16"
     assert choose_precision(torch.device("mps"), cpu_flags=SAPPHIRE_RAPIDS).precision == "fp32"
     static = choose_precision(CPU, cpu_flags=SAPPHIRE_RAPIDS, runs_transformer=False)
-    assert static.precision == "fp32" and "no transformer" in static.reason
+    assert static.precision == "fp32" and "does not start with a Transformer" in static.reason
 
 
 def test_cpu_info_is_read_from_the_first_processor(tmp_path: Path) -> None:
