@@ -119,9 +119,9 @@ class SentenceEncoder(nn.Sequential):
         compile_model: run :meth:`encode`'s transformer through ``torch.compile`` (dynamic shapes),
             which fuses the element-wise work (GELU, layer norm, residual adds) around the matrix
             products. The first call compiles (about a minute on 2 CPU cores; needs a C++ compiler on
-            CPU); later calls reuse it. Worth it for large corpora: with ``"bf16"`` on a 2-core CPU with
-            AMX, SciFact abstracts encoded 1.15x faster than with ``"bf16"`` alone (``benchmarks/encode.py``).
-            Not with ``"int8"``.
+            CPU); later calls reuse it. The compiled graph traces the plain linear layers, so on CPU in
+            ``"bf16"`` it can be slower than the fused kernels of the uncompiled model (the README's roofline
+            table says by how much). Not with ``"int8"``.
         num_threads: intra-op CPU threads while encoding. Default: ``$SBERT_PLUGINS_NUM_THREADS`` if set,
             else torch's own setting, lowered to the CPUs this process may use (CPU affinity and cgroup
             quota) when it is higher. The count is set for the duration of each :meth:`encode` call and
