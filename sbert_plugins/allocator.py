@@ -1,10 +1,10 @@
 """Keep freed memory in the process for the next batch instead of handing it back to the OS.
 
-Every encode batch allocates activations of tens of megabytes (8,192 tokens x 1,536 features of the
-feed-forward layer are 25 MB in bfloat16). glibc's malloc returns such blocks to the kernel when they are
-freed, so the next batch touches fresh pages and pays a page fault per 4 KiB: on long texts in bf16,
-about 170,000 faults per 100 SciFact abstracts, a sixth of the CPU time, charged to whichever element-wise
-operation writes first (the bias copy of a linear layer, GELU, the residual adds). Raising malloc's mmap
+Every encode batch allocates activations of tens of megabytes (a full batch's feed-forward activation
+is its token budget times the intermediate size). glibc's malloc returns such blocks to the kernel when
+they are freed together, so the next batch touches fresh pages and pays a page fault per 4 KiB, charged
+to whichever element-wise operation writes first (the bias copy of a linear layer, GELU, the residual
+adds); on long texts in bf16 that was a large share of the CPU time (the README's roofline row). Raising malloc's mmap
 threshold to its maximum and never trimming the heap keeps those blocks for reuse, as jemalloc or
 tcmalloc would. The price: the process keeps its peak heap (one batch's activations) until it exits.
 

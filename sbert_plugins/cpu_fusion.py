@@ -3,9 +3,8 @@
 A plain ``nn.Linear`` in bfloat16 runs as ``addmm``: the bias is first copied into the output, then the
 product is added to it, and the feed-forward GELU reads and writes the whole activation once more. oneDNN's
 ``linear_pointwise`` kernel adds the bias and applies the GELU while the product's tiles are still in
-cache (AMX or AVX512-BF16), so the element-wise work costs almost nothing. On all-MiniLM-L6-v2 in bf16
-this took 14-17% off the encode time (see the README's roofline section); embeddings stay within
-rounding of the unfused bf16 ones.
+cache (AMX or AVX512-BF16), so the element-wise work costs almost nothing (the README's roofline row
+gives the measured gain); embeddings stay within rounding of the unfused bf16 ones.
 
 :func:`fuse_linear_layers` changes the class of a model's linear layers in place (the weights, the
 module tree, ``state_dict`` and saving stay as they were): the fused kernel runs only for inference
