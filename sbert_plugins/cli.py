@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sbert_plugins._atomic import staged_file
-from sbert_plugins.device import ENCODER_PRECISIONS
+from sbert_plugins.device import PRECISION_SETTINGS
 from sbert_plugins.errors import ConfigError, DataError, SbertPluginsError
 from sbert_plugins.readers import read_jsonl, read_lines
 from sbert_plugins.streaming import NpyWriter, chunked
@@ -35,11 +35,11 @@ def add_model_arguments(
     parser: argparse.ArgumentParser,
     *,
     default_model: str | None = None,
-    precisions: Sequence[str] = ENCODER_PRECISIONS,
+    precisions: Sequence[str] = PRECISION_SETTINGS,
 ) -> None:
     """Options shared by every command that loads a :class:`SentenceEncoder`.
 
-    ``precisions`` are the ``--precision`` choices: every encoder precision by default; a command that
+    ``precisions`` are the ``--precision`` choices: every encoder precision and ``auto`` by default; a command that
     trains passes the float ones (:data:`sbert_plugins.device.PRECISIONS`), as int8 is for inference only.
     """
     parser.add_argument("--model", default=default_model, help="model folder or Hub id (default: all-MiniLM-L6-v2)")
@@ -48,7 +48,8 @@ def add_model_arguments(
         "--precision",
         default="fp32",
         choices=list(precisions),
-        help="fp32 (default); bf16 (fast on recent CPUs and GPUs); fp16 (GPU); int8 (CPU, needs the [onnx] extra)",
+        help="fp32 (default); bf16 (fast on recent CPUs and GPUs); fp16 (GPU); int8 (CPU, needs the [onnx] extra); "
+        "auto (the fastest that keeps quality on this machine, decided from the device and CPU flags)",
     )
     parser.add_argument(
         "--allow-pickle",
@@ -188,6 +189,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "prompts": model.prompts,
         "default_prompt_name": model.default_prompt_name,
         "modules": [type(m).__name__ for m in model],
+        "precision": model.precision,
+        "precision_reason": model.precision_reason,
     }
     print(json.dumps(info, indent=2))
     return 0
@@ -228,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(similarity)
     similarity.set_defaults(handler=_cmd_similarity)
 
-    info = sub.add_parser("info", help="print a model's dimension, max length, pooling, similarity and prompts")
+    info = sub.add_parser(
+        "info", help="print a model's dimension, max length, pooling, similarity, prompts and precision"
+    )
     add_model_arguments(info)
     info.set_defaults(handler=_cmd_info)
 

@@ -18,6 +18,10 @@ PRECISIONS: tuple[str, ...] = get_args(Precision)
 EncoderPrecision = Literal["fp32", "fp16", "bf16", "int8"]
 """What :class:`~sbert_plugins.SentenceEncoder` accepts: a float precision, or ``int8`` (CPU inference)."""
 ENCODER_PRECISIONS: tuple[str, ...] = get_args(EncoderPrecision)
+PrecisionSetting = Literal["fp32", "fp16", "bf16", "int8", "auto"]
+"""What the encoders' ``precision=`` argument takes: an :data:`EncoderPrecision`, or ``auto`` (the fastest one
+that keeps quality on this machine, see :mod:`sbert_plugins.precision_choice`)."""
+PRECISION_SETTINGS: tuple[str, ...] = get_args(PrecisionSetting)
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 NUM_THREADS_ENV = "SBERT_PLUGINS_NUM_THREADS"
@@ -48,10 +52,10 @@ def precision_dtype(precision: str) -> torch.dtype:
     return _DTYPES[precision]
 
 
-def check_encoder_precision(precision: object) -> EncoderPrecision:
-    """Return ``precision`` if it is one of :data:`ENCODER_PRECISIONS`, else raise :class:`ConfigError`."""
-    if precision not in ENCODER_PRECISIONS:
-        raise ConfigError(f"precision {precision!r} is not supported; use one of {ENCODER_PRECISIONS}")
+def check_encoder_precision(precision: object) -> PrecisionSetting:
+    """Return ``precision`` if it is one of :data:`PRECISION_SETTINGS`, else raise :class:`ConfigError`."""
+    if precision not in PRECISION_SETTINGS:
+        raise ConfigError(f"precision {precision!r} is not supported; use one of {PRECISION_SETTINGS}")
     return precision  # type: ignore[return-value]
 
 

@@ -18,9 +18,12 @@ from tqdm.auto import tqdm
 from sbert_plugins import __version__
 from sbert_plugins._atomic import save_folder_atomically
 from sbert_plugins._jsonio import write_json
+from sbert_plugins.allocator import keep_freed_memory
 from sbert_plugins.batching import batches, length_sorted_order, restore_order
+from sbert_plugins.cpu_fusion import fuse_linear_layers
 from sbert_plugins.device import (
     EncoderPrecision,
+    PrecisionSetting,
     check_encoder_precision,
     intra_op_threads,
     precision_dtype,
@@ -45,6 +48,7 @@ from sbert_plugins.modules import Router, Transformer
 from sbert_plugins.modules.chain import InputModule, chain_output_dim, is_input_module
 from sbert_plugins.onnx_backend import OnnxInt8Transformer
 from sbert_plugins.per_thread import PerThread
+from sbert_plugins.precision_choice import choose_precision
 from sbert_plugins.quantization import OutputPrecision, quantize_embeddings
 from sbert_plugins.similarity import similarity_function
 from sbert_plugins.streaming import chunked
@@ -93,8 +97,14 @@ class SentenceEncoder(nn.Sequential):
         precision: how :meth:`encode` computes (embeddings are returned as float32 in every mode):
 
             - ``"fp32"`` (default).
-            - ``"bf16"``: weights converted to bfloat16 (faster than autocast when measured). On CPUs
-              with AMX or AVX512-BF16 about 1.4x fp32; per-row cosine to fp32 above 0.999.
+            - ``"auto"``: the fastest of the modes below that keeps quality on this device and CPU (decided
+              from the CPU's flags, see :mod:`sbert_plugins.precision_choice`): ``"bf16"`` on CPUs with
+              AMX-BF16 or AVX512-BF16 and on CUDA GPUs with bfloat16, ``"fp16"`` on other CUDA GPUs, else
+              ``"fp32"``. :attr:`precision` holds the mode chosen, :attr:`precision_reason` why; both are
+              logged at INFO level.
+            - ``"bf16"``: weights converted to bfloat16 (faster than autocast when measured); per-row cosine
+              to fp32 above 0.999. On CPU the transformer's linear layers run oneDNN's fused kernels (bias
+              and GELU inside the product, see :mod:`sbert_plugins.cpu_fusion`).
             - ``"fp16"``: weights converted to float16, for GPUs. On CPU it runs, but slowly on long
               texts (0.6x fp32 on SciFact abstracts on a Sapphire Rapids CPU): use ``"bf16"`` there.
             - ``"int8"``: CPU only, through ONNX Runtime (``pip install "sbert-plugins[onnx]"``): the
@@ -110,9 +120,9 @@ class SentenceEncoder(nn.Sequential):
         compile_model: run :meth:`encode`'s transformer through ``torch.compile`` (dynamic shapes),
             which fuses the element-wise work (GELU, layer norm, residual adds) around the matrix
             products. The first call compiles (about a minute on 2 CPU cores; needs a C++ compiler on
-            CPU); later calls reuse it. Worth it for large corpora: with ``"bf16"`` on a 2-core CPU with
-            AMX, SciFact abstracts encoded 1.15x faster than with ``"bf16"`` alone (``benchmarks/encode.py``).
-            Not with ``"int8"``.
+            CPU); later calls reuse it. The compiled graph traces the plain linear layers, so on CPU in
+            ``"bf16"`` it can be slower than the fused kernels of the uncompiled model (the README's roofline
+            table says by how much). Not with ``"int8"``.
         num_threads: intra-op CPU threads while encoding. Default: ``$SBERT_PLUGINS_NUM_THREADS`` if set,
             else torch's own setting, lowered to the CPUs this process may use (CPU affinity and cgroup
             quota) when it is higher. The count is set for the duration of each :meth:`encode` call and
@@ -140,7 +150,7 @@ class SentenceEncoder(nn.Sequential):
         *,
         modules: Sequence[nn.Module] | None = None,
         device: str | torch.device | None = None,
-        precision: EncoderPrecision = "fp32",
+        precision: PrecisionSetting = "fp32",
         compile_model: bool = False,
         num_threads: int | None = None,
         prompts: dict[str, str] | None = None,
@@ -157,12 +167,12 @@ class SentenceEncoder(nn.Sequential):
     ) -> None:
         if modules is not None and model_name_or_path is not None:
             raise ConfigError("pass either model_name_or_path or modules, not both")
-        precision = check_encoder_precision(precision)
+        requested = check_encoder_precision(precision)
         resolve_num_threads(num_threads)  # validates
         target = resolve_device(device)
-        if precision == "int8" and target.type != "cpu":
+        if requested == "int8" and target.type != "cpu":
             raise ConfigError(f"precision='int8' runs on CPU only, but device is {target}; use 'fp16' or 'bf16' there")
-        if compile_model and precision == "int8":
+        if compile_model and requested == "int8":
             raise ConfigError("compile_model=True compiles the PyTorch transformer; precision='int8' runs ONNX Runtime")
         settings = ModelSettings()
         self.source: str | None = None
@@ -180,6 +190,7 @@ class SentenceEncoder(nn.Sequential):
             raise ConfigError(
                 "the first module of a SentenceEncoder must tokenize texts (Transformer, StaticEmbedding, Router, ...)"
             )
+        precision, reason = _resolve_precision(requested, target, modules[0])
         if (precision == "int8" or compile_model) and not isinstance(modules[0], Transformer):
             raise ConfigError(
                 "precision='int8' and compile_model=True need a model whose first module is a Transformer"
@@ -199,11 +210,16 @@ class SentenceEncoder(nn.Sequential):
             raise ConfigError(f"similarity_fn_name {self.similarity_fn_name!r} is not one of {SIMILARITY_FUNCTIONS}")
         self.truncate_dim = _check_truncate_dim(truncate_dim, self._full_dim())
         self.precision: EncoderPrecision = precision
+        """The mode :meth:`encode` computes in (what ``"auto"`` resolved to, when it was asked for)."""
+        self.precision_reason = reason
+        """Why :attr:`precision` was chosen: ``"asked for"``, or ``"auto: "`` and the device or CPU flag."""
         self.num_threads = num_threads
         self._fingerprints = FingerprintCache()
         self.to(target)
         if precision in ("fp16", "bf16"):
             self._fingerprints.pin(self, self._identity_facts, lambda: self.to(precision_dtype(precision)))
+        if precision == "bf16" and target.type == "cpu" and isinstance(self[0], Transformer):
+            fuse_linear_layers(self.transformer.auto_model)  # bias and GELU inside oneDNN's product kernels
         self._int8 = OnnxInt8Transformer(self.transformer) if precision == "int8" else None
         self.compile_model = compile_model
         self._compiled: Callable[..., Any] | None = None  # made on first use; not pickled
@@ -463,6 +479,8 @@ class SentenceEncoder(nn.Sequential):
         if was_training:
             self.eval()
         threads = resolve_num_threads(self.num_threads) if device.type == "cpu" else None
+        if device.type == "cpu":
+            keep_freed_memory()
         try:
             with (
                 intra_op_threads(threads),
@@ -575,6 +593,17 @@ def check_batch_options(batch_size: int | None, max_tokens_per_batch: int | None
     for name, value in (("batch_size", batch_size), ("max_tokens_per_batch", max_tokens_per_batch)):
         if value is not None and (not isinstance(value, int) or value <= 0):
             raise ConfigError(f"{name} must be a positive integer, found {value!r}")
+
+
+def _resolve_precision(
+    requested: PrecisionSetting, device: torch.device, first: nn.Module
+) -> tuple[EncoderPrecision, str]:
+    """The precision to compute in and why: ``requested`` itself, or what ``"auto"`` picks (logged)."""
+    if requested != "auto":
+        return requested, "asked for"
+    choice = choose_precision(device, runs_transformer=isinstance(first, Transformer))
+    logger.info("precision='auto' chose %r on %s: %s", choice.precision, device, choice.reason)
+    return choice.precision, f"auto: {choice.reason}"
 
 
 def _whole_text_ids(transformer: InputModule, text: str, limit: int) -> tuple[list[int], int]:

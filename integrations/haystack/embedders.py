@@ -27,7 +27,7 @@ from integrations.haystack._common import (
     loading_kwargs,
 )
 from sbert_plugins import SentenceEncoder
-from sbert_plugins.device import EncoderPrecision, check_encoder_precision
+from sbert_plugins.device import PrecisionSetting, check_encoder_precision
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.loading import DEFAULT_MODEL
 
@@ -42,7 +42,7 @@ class _DenseEmbedder(SerializableComponent):
         model: str = DEFAULT_MODEL,
         device: ComponentDevice | None = None,
         token: Secret | None = DEFAULT_TOKEN,
-        precision: EncoderPrecision = "fp32",
+        precision: PrecisionSetting = "fp32",
         batch_size: int | None = None,
         normalize_embeddings: bool = False,
         truncate_dim: int | None = None,
@@ -55,7 +55,7 @@ class _DenseEmbedder(SerializableComponent):
         self.model = check_model_name(model)
         self.device = check_device(device)
         self.token = check_token(token)
-        self.precision: EncoderPrecision = check_encoder_precision(precision)
+        self.precision: PrecisionSetting = check_encoder_precision(precision)
         self.batch_size = check_optional_positive("batch_size", batch_size)
         self.normalize_embeddings = bool(normalize_embeddings)
         self.truncate_dim = check_optional_positive("truncate_dim", truncate_dim)
@@ -123,7 +123,8 @@ class SBERTTextEmbedder(_DenseEmbedder):
             works offline through its packaged copy.
         device: a single haystack ``ComponentDevice``; default: the best available (cuda, mps, cpu).
         token: a Hugging Face token as a ``Secret`` (read from ``HF_API_TOKEN`` / ``HF_TOKEN`` by default).
-        precision: ``"fp32"`` (default), ``"bf16"``, ``"fp16"`` or ``"int8"`` (CPU, ``[onnx]`` extra).
+        precision: ``"fp32"`` (default), ``"bf16"``, ``"fp16"``, ``"int8"`` (CPU, ``[onnx]`` extra) or ``"auto"``
+            (the fastest that keeps quality on this machine, see :class:`~sbert_plugins.SentenceEncoder`).
         batch_size: at most this many texts per forward pass; the encoder's token budget decides below it.
         normalize_embeddings: scale embeddings to unit length.
         truncate_dim: keep the first ``truncate_dim`` dimensions (Matryoshka models).
@@ -172,7 +173,7 @@ class SBERTDocumentEmbedder(_DenseEmbedder):
         model: str = DEFAULT_MODEL,
         device: ComponentDevice | None = None,
         token: Secret | None = DEFAULT_TOKEN,
-        precision: EncoderPrecision = "fp32",
+        precision: PrecisionSetting = "fp32",
         batch_size: int | None = None,
         normalize_embeddings: bool = False,
         truncate_dim: int | None = None,

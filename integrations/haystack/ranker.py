@@ -31,7 +31,7 @@ from sbert_plugins import SentenceEncoder
 from sbert_plugins.cross_encoder import CrossEncoder, fuse_scores
 from sbert_plugins.cross_encoder.fusion import first_stage_scores, reranker_scores
 from sbert_plugins.cross_encoder.fusion_record import applied_fusion_weight
-from sbert_plugins.device import EncoderPrecision, check_encoder_precision
+from sbert_plugins.device import PrecisionSetting, check_encoder_precision
 from sbert_plugins.errors import ConfigError
 
 ModelType = Literal["cross_encoder", "bi_encoder"]
@@ -73,7 +73,7 @@ class SBERTRanker(SerializableComponent):
         meta_fields_to_embed, embedding_separator: metadata values read before the content.
         batch_size: pairs (or, for a bi-encoder, texts at most) per forward pass.
         device, token, precision, revision, local_files_only, trust_remote_code: how to load the model;
-            ``precision`` is ``"fp32"``, ``"bf16"`` or ``"fp16"`` (and ``"int8"`` for a bi-encoder).
+            ``precision`` is ``"fp32"``, ``"bf16"`` or ``"fp16"`` (and ``"int8"`` or ``"auto"`` for a bi-encoder).
 
     ``run(query, documents, top_k=None, score_threshold=None)`` returns ``{"documents": [...]}``, best
     first (ties keep input order); the caller's documents are unchanged. Raises ``ConfigError`` on
@@ -95,7 +95,7 @@ class SBERTRanker(SerializableComponent):
         batch_size: int = 32,
         device: ComponentDevice | None = None,
         token: Secret | None = DEFAULT_TOKEN,
-        precision: EncoderPrecision = "fp32",
+        precision: PrecisionSetting = "fp32",
         revision: str | None = None,
         local_files_only: bool = False,
         trust_remote_code: bool = False,
@@ -130,9 +130,11 @@ class SBERTRanker(SerializableComponent):
         self.batch_size = positive_int("batch_size", batch_size)
         self.device = check_device(device)
         self.token = check_token(token)
-        self.precision: EncoderPrecision = check_encoder_precision(precision)
-        if self.precision == "int8" and model_type == "cross_encoder":
-            raise ConfigError("precision='int8' is for bi-encoders; a cross-encoder runs in 'fp32', 'bf16' or 'fp16'")
+        self.precision: PrecisionSetting = check_encoder_precision(precision)
+        if self.precision in ("int8", "auto") and model_type == "cross_encoder":
+            raise ConfigError(
+                f"precision={self.precision!r} is for bi-encoders; a cross-encoder runs in 'fp32', 'bf16' or 'fp16'"
+            )
         self.revision = revision
         self.local_files_only = bool(local_files_only)
         self.trust_remote_code = bool(trust_remote_code)

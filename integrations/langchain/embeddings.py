@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from integrations._encoder_lock import encoder_lock
 from integrations.microbatch import MicroBatcher
 from sbert_plugins import SentenceEncoder
-from sbert_plugins.device import EncoderPrecision
+from sbert_plugins.device import PrecisionSetting
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.validation import check_texts
 
@@ -31,7 +31,8 @@ class SBERTEmbeddings(BaseModel, Embeddings):
             encoder to several adapters to share its weights. Excludes ``model_name``, ``device`` and
             ``precision``, which only apply to loading.
         device: where to load the model (``"cpu"``, ``"cuda:0"``, ...; default: the best available).
-        precision: ``"fp32"`` (default), ``"bf16"``, ``"fp16"`` or ``"int8"`` (CPU, ``[onnx]`` extra): see
+        precision: ``"fp32"`` (default), ``"bf16"``, ``"fp16"``, ``"int8"`` (CPU, ``[onnx]`` extra) or ``"auto"``
+            (the fastest that keeps quality on this machine): see
             :class:`SentenceEncoder`.
         batch_size: at most this many texts per forward pass; default: the encoder's token-budget batching
             (texts sorted by length, each batch filled up to a token budget).
@@ -60,7 +61,7 @@ class SBERTEmbeddings(BaseModel, Embeddings):
     model_name: str | Path | None = None
     model: SentenceEncoder | None = Field(default=None, exclude=True, repr=False)
     device: str | None = None
-    precision: EncoderPrecision = "fp32"
+    precision: PrecisionSetting = "fp32"
     batch_size: int | None = Field(default=None, gt=0, strict=True)
     normalize: bool = False
     query_prompt: str | None = None

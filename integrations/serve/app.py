@@ -143,6 +143,7 @@ def create_app(
                 "max_seq_length": encoder.max_seq_length,
                 "similarity_fn_name": encoder.similarity_fn_name,
                 "prompts": sorted(encoder.prompts),
+                "precision": encoder.precision,
             }
         ]
         if cross_encoder is not None:
@@ -170,6 +171,7 @@ def load_app(settings: ServeSettings) -> FastAPI:
         ModelNotFoundError, ConfigError: a model cannot be loaded or is unsuitable.
     """
     encoder = SentenceEncoder(settings.model, device=settings.device, precision=settings.precision).eval()
+    logger.info("embedding model loaded in %s (%s)", encoder.precision, encoder.precision_reason)
     cross_encoder = None
     if settings.reranker is not None:
         cross_encoder = CrossEncoder(settings.reranker, device=settings.device).eval()

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from sbert_plugins.device import EncoderPrecision
+from sbert_plugins.device import PrecisionSetting
 
 API_KEY_ENV = "SBERT_PLUGINS_API_KEY"
 """The environment variable ``sbert-plugins serve`` reads the API key from when ``--api-key`` is not given."""
@@ -68,7 +68,7 @@ class ServeSettings(BaseModel):
     port: int = Field(default=8080, ge=0, le=65535)
     api_key: SecretStr | None = None
     device: str | None = None
-    precision: EncoderPrecision = "fp32"
+    precision: PrecisionSetting = "fp32"
     max_inputs_per_request: int = Field(default=2048, gt=0)
     max_chars_per_input: int = Field(default=50_000, gt=0)
     max_request_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
