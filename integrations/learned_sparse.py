@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from integrations._encoder_lock import encoder_lock
 from integrations._identity import ModelIdentity
-from sbert_plugins.device import EncoderPrecision
+from sbert_plugins.device import PrecisionSetting
 from sbert_plugins.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class LearnedSparseEncoder:
         *,
         batch_size: int | None = None,
         device: str | None = None,
-        precision: EncoderPrecision = "fp32",
+        precision: PrecisionSetting = "fp32",
     ) -> None:
         from sbert_plugins.sparse import SparseEncoder
 

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from sbert_plugins._jsonio import read_json
-from sbert_plugins.device import EncoderPrecision
+from sbert_plugins.device import PrecisionSetting
 from sbert_plugins.encoder import SentenceEncoder, check_batch_options
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.loading import MODEL_CONFIG_FILE, MODULES_FILE, HubOptions, resolve_model_path
@@ -43,8 +43,9 @@ class SparseEncoder(SentenceEncoder):
             (no ``modules.json``) becomes SPLADE, as with :meth:`from_transformer` (with a warning).
         modules: build from these modules instead (e.g. ``[MLMTransformer, SpladePooling]``, or one Router).
         device: ``"auto"``, ``"cpu"``, ``"cuda:0"``, ...
-        precision: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"`` (weights converted; vectors come back float32).
-            ``"int8"`` does not apply (its ONNX export covers dense transformers only).
+        precision: ``"fp32"`` (default), ``"bf16"``, ``"fp16"`` (weights converted; vectors come back float32)
+            or ``"auto"`` (as for :class:`~sbert_plugins.SentenceEncoder`). ``"int8"`` does not apply (its ONNX
+            export covers dense transformers only).
         max_active_dims: keep at most this many non-zeros per vector (the largest); default: the saved setting
             (for CSR models the auto-encoder's ``k``), else all.
         compile_model, num_threads, prompts, default_prompt_name, cache_dir, revision, token, local_files_only,
@@ -64,7 +65,7 @@ class SparseEncoder(SentenceEncoder):
         *,
         modules: Sequence[nn.Module] | None = None,
         device: str | torch.device | None = None,
-        precision: EncoderPrecision = "fp32",
+        precision: PrecisionSetting = "fp32",
         max_active_dims: int | None = None,
         compile_model: bool = False,
         num_threads: int | None = None,
@@ -136,7 +137,7 @@ class SparseEncoder(SentenceEncoder):
         inference_free: bool = False,
         query_weights: Tensor | None = None,
         device: str | None = None,
-        precision: EncoderPrecision = "fp32",
+        precision: PrecisionSetting = "fp32",
     ) -> SparseEncoder:
         """A SPLADE model built offline from the local Hugging Face model in ``path``.
 

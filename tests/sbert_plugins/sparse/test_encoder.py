@@ -193,6 +193,12 @@ def test_bf16_matches_fp32_closely(reference_folders: dict[str, Path]) -> None:
     assert bf16_model.fingerprint == SparseEncoder(reference_folders["splade"]).fingerprint
 
 
+def test_auto_precision_picks_a_mode_the_sparse_encoder_runs(reference_folders: dict[str, Path]) -> None:
+    model = SparseEncoder(reference_folders["splade"], device="cpu", precision="auto")
+    assert model.precision in ("fp32", "bf16") and model.precision_reason.startswith("auto: ")
+    assert model.encode(TEXTS[:2]).shape[0] == 2
+
+
 @pytest.mark.slow
 def test_from_transformer_on_all_minilm(minilm_dir: Path) -> None:
     model = SparseEncoder.from_transformer(minilm_dir, device="cpu")
