@@ -3,6 +3,8 @@ and put the results back in input order afterwards."""
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import itertools
 from collections.abc import Iterator, Sequence
 
@@ -49,7 +51,8 @@ def batches(
     Args:
         pass_cost: the fixed cost of one forward pass in padded tokens (see :func:`pass_cost_tokens`).
             When given, batches are also cut where the texts get shorter, wherever a pass more costs
-            less than the padding it saves: the cuts minimise padded tokens + ``pass_cost`` per pass.
+            less than the padding it saves: the cuts minimise padded tokens + ``pass_cost`` per pass,
+            and never cost more than filling every batch.
             ``None``: every batch is filled up to its bounds.
     """
     if pass_cost is None:
@@ -57,7 +60,7 @@ def batches(
         return
     bounds = _cheapest_cuts([int(lengths[i]) for i in order], batch_size, max_tokens, pass_cost)
     for start, stop in itertools.pairwise(bounds):
-        yield from _filled(order, lengths, start, stop, batch_size, max_tokens)
+        yield order[start:stop]
 
 
 def _capacity(longest: int, batch_size: int, max_tokens: int | None) -> int:
@@ -78,38 +81,36 @@ def _filled(
 
 
 def _cheapest_cuts(sorted_lengths: list[int], batch_size: int, max_tokens: int | None, pass_cost: int) -> list[int]:
-    """Cut points (0 first, ``len(sorted_lengths)`` last) into ranges, each filled into batches afterwards,
-    that minimise padded tokens + ``pass_cost`` per batch.
+    """Cut points (0 first, ``len(sorted_lengths)`` last), one batch between two of them, that minimise
+    padded tokens + ``pass_cost`` per batch, each batch padded to its first (longest) text.
 
-    Cuts only fall where the length changes: moving a cut into a run of equal lengths pads the texts that
-    change sides more, or as much. A range is costed as padded to its first (longest) text throughout.
-    Dynamic programming from the end over the runs; a range is not extended past one full batch (its
-    further texts would only be padded to the same longest length), which bounds the work by the number
-    of runs times the runs that fit one batch.
+    A batch ends where the length changes or where it is full: ending it inside a run of equal lengths
+    and not full only pads texts that could have waited for the next batch at the same length. Shortest
+    paths over those points, in increasing order (every step goes forward), so the result never costs
+    more than filling every batch to its bounds (one of the paths).
     """
     total = len(sorted_lengths)
     runs = [0, *(i for i in range(1, total) if sorted_lengths[i] != sorted_lengths[i - 1]), total]
-    count_runs = len(runs) - 1
-    best = [0] * (count_runs + 1)  # best[g]: the cheapest cost of the texts from run g on
-    cut_after = [count_runs] * (count_runs + 1)
-    for g in range(count_runs - 1, -1, -1):
-        longest = sorted_lengths[runs[g]]
-        capacity = _capacity(longest, batch_size, max_tokens)
-        cheapest = None
-        for h in range(g + 1, count_runs + 1):
-            texts = runs[h] - runs[g]
-            passes = -(-texts // capacity)
-            cost = passes * pass_cost + texts * max(longest, 1) + best[h]
-            if cheapest is None or cost < cheapest:
-                cheapest, cut_after[g] = cost, h
-            if texts >= capacity:
-                break
-        best[g] = cheapest if cheapest is not None else 0
-    cuts, g = [0], 0
-    while g < count_runs:
-        g = cut_after[g]
-        cuts.append(runs[g])
-    return cuts
+    best, came_from = {0: 0}, {0: 0}
+    pending = [0]
+    while pending:
+        start = heapq.heappop(pending)
+        if start == total:
+            break
+        longest = max(sorted_lengths[start], 1)
+        full = min(total, start + _capacity(longest, batch_size, max_tokens))
+        ends = runs[bisect.bisect_right(runs, start) : bisect.bisect_right(runs, full)]
+        for end in ends if ends and ends[-1] == full else [*ends, full]:
+            cost = best[start] + pass_cost + (end - start) * longest
+            if end not in best:
+                heapq.heappush(pending, end)
+            elif cost >= best[end]:
+                continue
+            best[end], came_from[end] = cost, start
+    cuts = [total]
+    while cuts[-1] != 0:
+        cuts.append(came_from[cuts[-1]])
+    return cuts[::-1]
 
 
 def restore_order(order: np.ndarray) -> np.ndarray:

@@ -54,6 +54,20 @@ def test_the_split_is_the_cheapest_one_when_the_bounds_do_not_bind(seed: int) ->
     assert _cost(_split(lengths, batch_size=512, pass_cost=pass_cost), pass_cost) == cheapest
 
 
+def test_a_full_batch_is_not_split_for_a_small_length_step() -> None:
+    lengths = [11] * 10 + [10] * 54
+    assert [len(b) for b in _split(lengths, batch_size=32, pass_cost=48)] == [32, 32]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_split_never_costs_more_than_filling_the_batches(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 80, size=int(rng.integers(1, 300))).tolist()
+    bounds = {"batch_size": int(rng.integers(1, 64)), "max_tokens": int(rng.integers(64, 2048))}
+    split = _split(lengths, **bounds, pass_cost=CPU_PASS_COST_TOKENS)
+    assert _cost(split, CPU_PASS_COST_TOKENS) <= _cost(_split(lengths, **bounds), CPU_PASS_COST_TOKENS)
+
+
 @pytest.mark.parametrize("seed", range(10))
 def test_every_text_is_in_one_batch_within_the_bounds(seed: int) -> None:
     rng = np.random.default_rng(seed)
