@@ -17,8 +17,13 @@ The environment the reported figures used was made with exactly:
     # numpy 1.26.4, fastapi 0.165.0, uvicorn 0.32.1 (uvloop, httptools)
 
 Run: python benchmarks/serve.py [--data-dir /work/shared/data] [--infinity /work/venvs/infinity/bin/infinity_emb]
-     [--rounds 3] [--concurrency 1 8 64] [--datasets stsb scifact] [--requests-scale 1.0] [--threads 1]
-     [--precision fp32|bf16] [--model FOLDER]
+     [--rounds 3] [--concurrency 1 8 64] [--datasets stsb scifact] [--requests-scale 1.0] [--threads N]
+     [--precision fp32|bf16] [--model FOLDER] [--quick]
+
+The full run is ``python benchmarks/serve.py`` (3 rounds, both datasets, 1/8/64 clients; 15-20 minutes on
+2 idle cores); ``--quick`` (1 round, half the requests) is for a busy machine. Besides requests/s and
+latencies it prints each server's CPU time per request (user + system, all threads), which another
+job on the machine changes much less than it changes throughput.
 
 ``--model`` serves another folder on both sides. To see the servers' own overhead (HTTP, batching,
 JSON) without the model's compute, serve the tests' tiny random BERT (2 layers, width 32):
@@ -30,8 +35,10 @@ JSON) without the model's compute, serve the tests' tiny random BERT (2 layers, 
 
 Settings of each side (printed too): ours with its defaults (``--max-wait-ms 0 --max-batch-texts 512``,
 no access log); Infinity with its defaults for the torch engine (``--batch-size 32``) and
-``--log-level warning`` (no access log either). ``--precision`` is the same for both (float32 by default);
-``--threads`` sets ``OMP_NUM_THREADS`` for both servers.
+``--log-level warning`` (no access log either). ``--precision`` is the same for both (float32 by default;
+``bf16``: the one flag a user sets for speed, ``--precision bf16`` / ``--dtype bfloat16``). Torch's thread
+count is each side's default (``OMP_NUM_THREADS`` unset: one thread per core) unless ``--threads`` sets
+``OMP_NUM_THREADS`` for both servers.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _data
@@ -134,8 +142,15 @@ async def embed(session: aiohttp.ClientSession, server: Server, texts: list[str]
     return np.array([item["embedding"] for item in payload["data"]], dtype=np.float32)
 
 
-async def measure(server: Server, texts: list[str], concurrency: int) -> tuple[float, float, float]:
-    """Send each text as one request from ``concurrency`` clients; (requests/s, p50 ms, p99 ms)."""
+def cpu_seconds(server: Server) -> float:
+    """CPU time (user + system, every thread) the server process has used so far."""
+    times = psutil.Process(server.process.pid).cpu_times()
+    return float(times.user + times.system)
+
+
+async def measure(server: Server, texts: list[str], concurrency: int) -> tuple[float, float, float, float]:
+    """Send each text as one request from ``concurrency`` clients; (requests/s, p50 ms, p99 ms, server CPU
+    ms per request). The CPU time per request depends little on what else runs on the machine."""
     latencies: list[float] = []
     next_index = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -150,11 +165,11 @@ async def measure(server: Server, texts: list[str], concurrency: int) -> tuple[f
                 await embed(session, server, [text])
                 latencies.append(time.perf_counter() - start)
 
-        start = time.perf_counter()
+        cpu_start, start = cpu_seconds(server), time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, cpu_seconds(server) - cpu_start
     p50, p99 = np.percentile(np.array(latencies) * 1000, [50, 99])
-    return len(texts) / elapsed, float(p50), float(p99)
+    return len(texts) / elapsed, float(p50), float(p99), 1000 * cpu / len(texts)
 
 
 async def batch_texts(server: Server) -> tuple[float, float]:
@@ -181,13 +196,10 @@ async def run(args: argparse.Namespace) -> None:
         datasets["stsb"] = stsb_dev_sentences()
     if "scifact" in args.datasets:
         datasets["scifact"] = scifact_documents()
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "OMP_NUM_THREADS": str(args.threads),
-        "INFINITY_ANONYMOUS_USAGE_STATS": "0",
-    }
-    env["DO_NOT_TRACK"] = "1"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0", "DO_NOT_TRACK": "1"}
+    env.pop("OMP_NUM_THREADS", None)  # unless --threads: each side's own default (torch: one thread per core)
+    if args.threads is not None:
+        env["OMP_NUM_THREADS"] = str(args.threads)
     logs = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     ours = start_ours(model, env, logs / "ours.log", args.precision, args.ours_args.split())
     infinity = start_infinity(args.infinity, model, env, logs / "infinity.log", args.precision)
@@ -207,7 +219,7 @@ async def run(args: argparse.Namespace) -> None:
             f"{load[1]:.1f} {load[2]:.1f} at start (other developers' jobs share these CPUs)"
         )
         print(
-            f"model: {model} served as {MODEL_NAME!r}; OMP_NUM_THREADS={args.threads} for both servers; "
+            f"model: {model} served as {MODEL_NAME!r}; OMP_NUM_THREADS={args.threads or 'unset'} for both servers; "
             f"min cosine ours vs Infinity on 4 sentences: {cosine:.6f}"
         )
         print(
@@ -220,7 +232,7 @@ async def run(args: argparse.Namespace) -> None:
         )
         print(f"logs: {logs}\n")
 
-        results: dict[tuple[str, int, str], list[tuple[float, float, float]]] = {}
+        results: dict[tuple[str, int, str], list[tuple[float, float, float, float]]] = {}
         for round_index in range(args.rounds):
             order = sides if round_index % 2 == 0 else sides[::-1]
             for name, texts in datasets.items():
@@ -239,7 +251,8 @@ async def run(args: argparse.Namespace) -> None:
                             extra = f", {(after[1] - before[1]) / batches:.1f} texts/batch" if batches else ""
                         print(
                             f"round {round_index + 1} {name:8s} c={concurrency:<3d} {server.name:14s} "
-                            f"{figures[0]:8.1f} req/s  p50 {figures[1]:8.1f} ms  p99 {figures[2]:8.1f} ms{extra}",
+                            f"{figures[0]:8.1f} req/s  p50 {figures[1]:8.1f} ms  p99 {figures[2]:8.1f} ms  "
+                            f"CPU {figures[3]:6.1f} ms/req{extra}",
                             flush=True,
                         )
         print_summary(results, datasets, args)
@@ -255,13 +268,15 @@ def _request_count(dataset: str, concurrency: int, scale: float) -> int:
 
 
 def print_summary(
-    results: dict[tuple[str, int, str], list[tuple[float, float, float]]], datasets: dict, args: argparse.Namespace
+    results: dict[tuple[str, int, str], list[tuple[float, float, float, float]]],
+    datasets: dict,
+    args: argparse.Namespace,
 ) -> None:
     print(
         "\n| data | clients | ours req/s | Infinity req/s | throughput ratio | ours p50 / p99 ms "
-        "| Infinity p50 / p99 ms | p99 ratio |"
+        "| Infinity p50 / p99 ms | p99 ratio | server CPU ms/req, ours / Infinity |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in datasets:
         for concurrency in args.concurrency:
             ours = results[(name, concurrency, "sbert-plugins")]
@@ -269,13 +284,13 @@ def print_summary(
             ratio = statistics.median(o[0] / t[0] for o, t in zip(ours, theirs, strict=True))
             p99_ratio = statistics.median(o[2] / t[2] for o, t in zip(ours, theirs, strict=True))
 
-            def med(rows: list[tuple[float, float, float]], i: int) -> float:
+            def med(rows: list[tuple[float, float, float, float]], i: int) -> float:
                 return statistics.median(row[i] for row in rows)
 
             print(
                 f"| {name} | {concurrency} | {med(ours, 0):.1f} | {med(theirs, 0):.1f} | {ratio:.2f}x | "
                 f"{med(ours, 1):.0f} / {med(ours, 2):.0f} | {med(theirs, 1):.0f} / {med(theirs, 2):.0f} "
-                f"| {p99_ratio:.2f} |"
+                f"| {p99_ratio:.2f} | {med(ours, 3):.1f} / {med(theirs, 3):.1f} |"
             )
     print(
         f"(medians over {args.rounds} rounds; ratios are per round, ours / Infinity; "
@@ -294,14 +309,22 @@ def main() -> None:
         "--model", type=Path, default=None, help="another sentence-transformers folder (default: all-MiniLM-L6-v2)"
     )
     parser.add_argument("--ours-args", default="", help="extra options for sbert-plugins serve, e.g. '--max-wait-ms 5'")
-    parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for both servers")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="OMP_NUM_THREADS for both servers (default: unset, their defaults)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a short run on a busy machine: 1 round, half the requests"
+    )
     parser.add_argument(
         "--precision", default="fp32", choices=["fp32", "bf16"], help="both sides: ours --precision, Infinity --dtype"
     )
     parser.add_argument(
         "--data-dir", type=Path, default=_data.DATA_DIR, help="the shared data folder (stsb/, scifact/)"
     )
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.requests_scale = 1, args.requests_scale / 2
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from sbert_plugins import __version__
 from sbert_plugins._atomic import save_folder_atomically
 from sbert_plugins._jsonio import write_json
 from sbert_plugins.allocator import keep_freed_memory
-from sbert_plugins.batching import batches, length_sorted_order, restore_order
+from sbert_plugins.batching import batches, length_sorted_order, pass_cost_tokens, restore_order
 from sbert_plugins.cpu_fusion import fuse_linear_layers
 from sbert_plugins.device import (
     EncoderPrecision,
@@ -79,8 +79,8 @@ def head_of(text: str, chars: int) -> str:
 
 # Progress bars appear by default only for inputs at least this long.
 PROGRESS_BAR_MIN_TEXTS = 2048
-# Default batch shape: fill each batch up to this many padded tokens (short texts go in big
-# batches, long texts in small ones), with at most MAX_TEXTS_PER_BATCH texts.
+# Default batch shape: at most this many padded tokens per batch (short texts go in big batches,
+# long texts in small ones), with at most MAX_TEXTS_PER_BATCH texts; on a CPU, cut further by length.
 DEFAULT_TOKENS_PER_BATCH = 8192
 MAX_TEXTS_PER_BATCH = 512
 
@@ -346,7 +346,9 @@ class SentenceEncoder(nn.Sequential):
             convert_to: ``"numpy"`` (default) for an ``np.ndarray`` or ``"torch"`` for a CPU tensor.
             show_progress: progress bar; by default only for long inputs.
             max_tokens_per_batch: token budget of a batch (texts x longest length); texts are sorted
-                by token length first, so batches carry little padding. Default: 8192.
+                by token length first, so batches carry little padding. Default: 8192. On a CPU a batch is
+                also cut where the texts get shorter, wherever one pass more costs less than the padding
+                it saves (:func:`~sbert_plugins.batching.batches`).
             task: the route of a model with a :class:`~sbert_plugins.modules.Router` (``"query"``,
                 ``"document"``, ...). None, the default, takes the Router's default route, as the reference's
                 ``encode`` does; :meth:`encode_queries` and :meth:`encode_documents` pass their task.
@@ -487,7 +489,8 @@ class SentenceEncoder(nn.Sequential):
                 torch.inference_mode(),
                 tqdm(total=len(texts), desc="Encoding", unit="text", disable=not show_progress) as bar,
             ):
-                for batch in batches(order, lengths, batch_size=batch_size, max_tokens=max_tokens):
+                pass_cost = pass_cost_tokens(device.type)
+                for batch in batches(order, lengths, batch_size=batch_size, max_tokens=max_tokens, pass_cost=pass_cost):
                     features = transformer.collate([ids[i] for i in batch], device)
                     if prompt_length is not None:
                         features["prompt_length"] = torch.tensor(prompt_length)

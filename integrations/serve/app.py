@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,8 +25,9 @@ from integrations.serve.protocol import (
 from integrations.serve.rerank import RerankScorer
 from integrations.serve.settings import ServeSettings
 from integrations.serve.sparse import SparseEngine, parse_sparse_request, sparse_response
-from sbert_plugins import SentenceEncoder
+from sbert_plugins import SentenceEncoder, SparseEncoder
 from sbert_plugins.cross_encoder import CrossEncoder
+from sbert_plugins.device import NUM_THREADS_ENV, available_cpus
 from sbert_plugins.loading import DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
@@ -164,21 +167,40 @@ def create_app(
     return app
 
 
+def encoding_threads(settings: ServeSettings) -> int | None:
+    """The intra-op CPU threads the server's embedding model encodes with: ``settings.num_threads``; else
+    ``None`` when ``$SBERT_PLUGINS_NUM_THREADS`` is set (the encoder reads it); else one CPU fewer than this
+    process may use, and at least one.
+
+    The CPU left over runs the event loop, which parses requests and writes responses while a batch is
+    encoded. Torch's threads wait for each other by spinning at every operation: when the event loop (or
+    a client on the same machine) takes the core of one of them, the others spin until it is back.
+    """
+    if settings.num_threads is not None:
+        return settings.num_threads
+    if os.environ.get(NUM_THREADS_ENV, "").strip():
+        return None
+    return max(1, available_cpus() - 1)
+
+
 def load_app(settings: ServeSettings) -> FastAPI:
-    """Load the models ``settings`` names and build the application (see :func:`create_app`).
+    """Load the models ``settings`` names and build the application (see :func:`create_app`); the
+    embedding model encodes with :func:`encoding_threads` threads.
 
     Raises:
         ModelNotFoundError, ConfigError: a model cannot be loaded or is unsuitable.
     """
-    encoder = SentenceEncoder(settings.model, device=settings.device, precision=settings.precision).eval()
+    options: dict[str, Any] = {
+        "device": settings.device,
+        "precision": settings.precision,
+        "num_threads": encoding_threads(settings),
+    }
+    encoder = SentenceEncoder(settings.model, **options).eval()
     logger.info("embedding model loaded in %s (%s)", encoder.precision, encoder.precision_reason)
     cross_encoder = None
     if settings.reranker is not None:
         cross_encoder = CrossEncoder(settings.reranker, device=settings.device).eval()
     sparse_encoder = None
-    if settings.sparse_model is not None:
-        sparse_encoder = LearnedSparseEncoder(
-            settings.sparse_model, device=settings.device, precision=settings.precision
-        )
-        sparse_encoder.model.eval()  # loaded now: a bad folder fails at start, not at the first request
+    if settings.sparse_model is not None:  # loaded now: a bad folder fails at start, not at the first request
+        sparse_encoder = LearnedSparseEncoder(SparseEncoder(settings.sparse_model, **options).eval())
     return create_app(encoder, settings, cross_encoder=cross_encoder, sparse_encoder=sparse_encoder)

@@ -71,6 +71,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--max-wait-ms", type=float, default=0.0, help="how long a batch that is not full waits for more (default 0)"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="intra-op CPU threads for the model (default: $SBERT_PLUGINS_NUM_THREADS, else one CPU fewer than "
+        "this process may use, leaving one to answer requests)",
+    )
     parser.add_argument("--shutdown-timeout", type=int, default=30, help="seconds in-flight requests may take")
     parser.add_argument("--access-log", action="store_true", help="log each request (never its headers)")
     parser.set_defaults(handler=_cmd_serve)
@@ -108,6 +115,7 @@ def _settings(args: argparse.Namespace, api_key: str | None) -> ServeSettings:
         api_key=SecretStr(api_key) if api_key else None,
         device=args.device,
         precision=args.precision,
+        num_threads=args.threads,
         max_inputs_per_request=args.max_inputs,
         max_chars_per_input=args.max_chars,
         max_queued_texts=args.max_queued_texts,

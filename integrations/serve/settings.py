@@ -36,6 +36,8 @@ class ServeSettings(BaseModel):
         api_key: when set, every endpoint but ``/health`` needs ``Authorization: Bearer <key>``. A
             ``SecretStr``: it never appears in a repr or a log.
         device, precision: how the models are loaded (see :class:`~sbert_plugins.SentenceEncoder`).
+        num_threads: intra-op CPU threads the embedding model encodes with (default: see
+            :func:`~integrations.serve.app.encoding_threads`: one CPU fewer than the process may use).
         max_inputs_per_request: more texts in one request is a 413.
         max_chars_per_input: a longer text is a 413.
         max_request_bytes: a larger request body is a 413.
@@ -69,6 +71,7 @@ class ServeSettings(BaseModel):
     api_key: SecretStr | None = None
     device: str | None = None
     precision: PrecisionSetting = "fp32"
+    num_threads: int | None = Field(default=None, gt=0)
     max_inputs_per_request: int = Field(default=2048, gt=0)
     max_chars_per_input: int = Field(default=50_000, gt=0)
     max_request_bytes: int = Field(default=16 * 1024 * 1024, gt=0)

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from sbert_plugins._atomic import save_folder_atomically
-from sbert_plugins.batching import batches, length_sorted_order, restore_order
+from sbert_plugins.batching import batches, length_sorted_order, pass_cost_tokens, restore_order
 from sbert_plugins.cross_encoder._files import ACTIVATIONS, Activation, inspect_folder, load_classifier, save_folder
 from sbert_plugins.cross_encoder._pairs import EncodedPairs, PairTokenizer, check_pairs
 from sbert_plugins.device import Precision, precision_dtype, resolve_device
@@ -281,7 +281,8 @@ class CrossEncoder(nn.Module):
                 torch.inference_mode(),
                 tqdm(total=len(pairs), desc="Scoring", unit="pair", disable=not show_progress) as bar,
             ):
-                for batch in batches(order, lengths, batch_size=batch_size):
+                pass_cost = pass_cost_tokens(device.type)
+                for batch in batches(order, lengths, batch_size=batch_size, pass_cost=pass_cost):
                     features = self._pairs.collate(encoded, batch.tolist())
                     logits = self({k: v.to(device) for k, v in features.items()})
                     outputs.append(logits.float().cpu())
