@@ -66,6 +66,12 @@ def register(subparsers: Any) -> None:
         default=defaults.reranker_first_stage_scale,
         help="train the re-ranker as a correction of the kept bi-encoder's cosines times this (default: alone)",
     )
+    parser.add_argument(
+        "--choose-stack",
+        action="store_true",
+        help="keep validation queries and choose the retrieval stack on them (dense, BM25, hybrid; always with "
+        "--reranker-output or --sparse-base); recorded in stack.json for search, LangChain and Haystack",
+    )
     parser.add_argument("--rerank-top-k", type=int, default=defaults.rerank_top_k, help="candidates to re-rank")
     parser.add_argument("--checkpoint-steps", type=int, default=defaults.checkpoint_steps)
     parser.add_argument(
@@ -97,6 +103,7 @@ def build_config(args: argparse.Namespace) -> FinetuneConfig:
         reranker_pseudo_queries=args.reranker_pseudo_queries,
         reranker_first_stage_scale=args.reranker_first_stage_scale or None,
         rerank_top_k=args.rerank_top_k,
+        choose_stack=args.choose_stack,
         checkpoint_steps=args.checkpoint_steps,
         precision=args.precision,
         seed=args.seed,
@@ -106,7 +113,7 @@ def build_config(args: argparse.Namespace) -> FinetuneConfig:
 
 def run_finetune(args: argparse.Namespace) -> int:
     """Handler of ``sbert-plugins finetune``: run the pipeline, print the dev metrics table and the summary."""
-    from trainers.finetune.card import reranked_rows
+    from trainers.finetune.card import reranked_rows, stack_rows
     from trainers.finetune.run import finetune
 
     config = build_config(args)
@@ -123,6 +130,9 @@ def run_finetune(args: argparse.Namespace) -> int:
     rows += reranked_rows(report)
     for name, metrics in rows:
         print(f"{name:<44}" + "".join(f"{metrics[k]:>12.4f}" for k in HEADLINE))
+    for index, (name, validation, dev) in enumerate(stack_rows(report)):
+        label = f"stack {name}" + (" (chosen)" if index == 0 else "") + f", validation {validation:.4f}"
+        print(f"{label:<44}" + "".join(f"{dev[k]:>12.4f}" for k in HEADLINE))
     print(
         json.dumps(
             {"output": args.output, "kept": report["kept"], "timings_s": report["timings_s"], "cpu_s": report["cpu_s"]},

@@ -60,9 +60,13 @@ class FinetuneConfig(BaseModel):
             SciFact dev nDCG@10 in the mix (``examples/train_reranker.py``), but one of a fine-tuned model
             learns little from the queries that model was trained on: after this fine-tune the mix did no
             better than with a re-ranker trained alone.
-        reranker_validation_ratio: share of the training queries kept from both models (seeded) to choose the
-            weight of the re-ranker's score in a mix with the bi-encoder's; dev reports the re-ranker alone and
-            the mix.
+        reranker_validation_ratio: share of the training queries kept from every model (seeded) to choose the
+            weight of the re-ranker's score in a mix with the bi-encoder's and the retrieval stack; dev reports
+            the re-ranker alone, the mix and every stack.
+        choose_stack: compare the retrieval stacks (dense, BM25, dense + BM25, with ``sparse_base`` also learned
+            sparse and dense + learned sparse, each also followed by the re-ranker when there is one) on the
+            validation queries and record the best in ``stack.json`` beside the model
+            (:mod:`sbert_plugins.stack_record`). Always on with ``reranker_output`` or ``sparse_base``.
         max_seq_length: truncate texts for the bi-encoder to this many tokens (``None``: the model's).
         precision: training arithmetic of both models: ``fp32``, or ``bf16`` autocast (on SciFact with 2
             CPU cores with AMX the training phase took 331 s instead of 426 s). Evaluation runs in fp32.
@@ -98,6 +102,7 @@ class FinetuneConfig(BaseModel):
     reranker_pseudo_queries: int = Field(0, ge=0)
     reranker_first_stage_scale: float | None = Field(None, gt=0)
     reranker_validation_ratio: float = Field(0.1, gt=0, lt=1)
+    choose_stack: bool = False
     max_seq_length: int | None = Field(None, ge=8)
     precision: Literal["fp32", "bf16"] = "fp32"
     eval_batch_size: int = Field(32, ge=1)
@@ -109,6 +114,11 @@ class FinetuneConfig(BaseModel):
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
             raise ConfigError(f"invalid finetune config: {problems}") from exc
+
+    @property
+    def compares_stacks(self) -> bool:
+        """Whether the run keeps validation queries and chooses a retrieval stack on them."""
+        return self.choose_stack or self.reranker_output is not None
 
     @model_validator(mode="after")
     def _check(self) -> FinetuneConfig:
@@ -123,9 +133,13 @@ class FinetuneConfig(BaseModel):
         decisive = self.model_dump(exclude={"output", "reranker_output", "show_progress", "eval_batch_size"})
         decisive["reranker"] = self.reranker_output is not None
         if not decisive["reranker"]:  # runs recorded before the setting existed still resume
-            del decisive["reranker_validation_ratio"], decisive["reranker_pseudo_queries"]
+            del decisive["reranker_pseudo_queries"]
+            if not decisive["choose_stack"]:
+                del decisive["reranker_validation_ratio"]
         if not decisive["reranker"] or decisive["reranker_first_stage_scale"] is None:  # likewise
             del decisive["reranker_first_stage_scale"]
+        if not decisive["choose_stack"]:  # likewise
+            del decisive["choose_stack"]
         if decisive["precision"] == "fp32":  # runs recorded before the setting existed trained in fp32
             del decisive["precision"]
         return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
