@@ -4,6 +4,10 @@
     sbert-plugins search "what is a harp?" --qdrant ./qdrant-data --collection docs -k 5 [--rerank MODEL
         [--fusion-weight W | --no-fusion]]
 
+``search`` runs the stack ``finetune`` recorded beside ``--model`` (``stack.json``: search mode, re-ranker and
+fusion weight) unless ``--mode``, ``--rerank``, ``--fusion-weight``, ``--no-fusion`` or ``--no-stack`` say
+otherwise.
+
 ``--qdrant`` takes a folder (embedded mode) or a server URL (``--api-key`` or ``$QDRANT_API_KEY``,
 ``--prefer-grpc``); ``--chroma`` takes a folder or ``http://HOST:PORT``. ``ingest --ray [ADDRESS]``
 runs the same ingest through Ray Data (a local Ray instance when no address is given; see
@@ -16,10 +20,12 @@ import argparse
 import importlib
 import json
 import os
+import sys
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from integrations._base import BaseIngestor, SearchHit
+from integrations.stack import qdrant_mode, recorded_reranker, recorded_stack
 from sbert_plugins.cli import add_model_arguments, model_options
 from sbert_plugins.errors import ConfigError
 
@@ -100,6 +106,7 @@ def rerank(
     *,
     encoder: SentenceEncoder | None = None,
     fusion: bool = True,
+    cross_encoder: Any = None,
 ) -> list[SearchHit]:
     """Re-score ``hits`` with a cross-encoder and keep the best ``k``.
 
@@ -108,6 +115,7 @@ def rerank(
     ``encoder``'s similarities of the query and each hit's text (not the search score, which is a rank
     score on hybrid collections). The weight is ``fusion_weight`` or, when ``None`` and ``fusion`` is on,
     the one recorded in the cross-encoder's folder, which must have been tuned with ``encoder``.
+    ``cross_encoder``: the model of ``model_name`` when the caller loaded it already.
 
     Raises:
         ConfigError: no cross-encoder support in this installation; ``fusion_weight`` outside [0, 1]; a
@@ -122,7 +130,8 @@ def rerank(
         raise ConfigError("a fusion weight needs the first-stage bi-encoder (--model) to mix with")
     if not hits:
         return []
-    cross_encoder = cross.CrossEncoder(model_name, device=device)
+    if cross_encoder is None:
+        cross_encoder = cross.CrossEncoder(model_name, device=device)
     pairs = [(query, h.text) for h in hits]
     if weight is None:
         scores = cross_encoder.predict(pairs)
@@ -177,9 +186,36 @@ def _cmd_search(args: argparse.Namespace) -> int:
         if args.qdrant is None:
             raise ConfigError("--mode applies to --qdrant only (Chroma searches dense vectors)")
         options["mode"] = args.mode
+    explicit = args.mode or args.rerank or args.fusion_weight is not None or args.no_fusion or args.no_stack
     with _open(args) as ingestor:
+        record = None if explicit else recorded_stack(args.model, ingestor.model)
+        reranker = None
+        if record is not None:
+            if args.qdrant is None and record.first_stage != "dense":
+                raise ConfigError(
+                    f"{args.model} records the stack {record.name!r}, which needs Qdrant's sparse vectors: search "
+                    "a hybrid Qdrant collection (--qdrant), or pass --no-stack to search Chroma's dense vectors"
+                )
+            if args.qdrant is not None:
+                options["mode"] = qdrant_mode(record, args.model)
+            reranker = recorded_reranker(record, args.model, device=args.device)
+            if reranker is not None and args.fetch_k is None:
+                fetch_k = max(record.candidates, args.k)
+            if not args.json:
+                print(f"stack {record.name} (recorded in {args.model})", file=sys.stderr)
         hits = ingestor.search(args.query, fetch_k, **options)  # type: ignore[attr-defined]
-        if args.rerank:
+        if record is not None and reranker is not None:
+            hits = rerank(
+                args.query,
+                hits,
+                str(record.reranker_path(args.model)),
+                args.k,
+                args.device,
+                record.fusion_weight,
+                encoder=ingestor.model,
+                cross_encoder=reranker,
+            )
+        elif args.rerank:
             hits = rerank(
                 args.query,
                 hits,
@@ -260,5 +296,10 @@ def register_search(subparsers: Any) -> None:
     )
     parser.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE", help="metadata filter")
     parser.add_argument("--mode", choices=["dense", "sparse", "hybrid"], default=None, help="Qdrant search mode")
+    parser.add_argument(
+        "--no-stack",
+        action="store_true",
+        help="ignore the retrieval stack finetune recorded beside --model (stack.json: mode, re-ranker, weight)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(handler=_cmd_search)

@@ -10,7 +10,6 @@ stacks and record the best (``stack.json``) → write metrics.json and the model
 from __future__ import annotations
 
 import logging
-import os
 import random
 import shutil
 import time
@@ -20,19 +19,18 @@ from typing import Any
 
 import torch
 
-from sbert_plugins.bm25 import BM25Config, BM25Index
 from sbert_plugins.encoder import SentenceEncoder
 from sbert_plugins.errors import ModelNotFoundError
 from sbert_plugins.loading import packaged_default_path
 from sbert_plugins.modules import Router
-from sbert_plugins.rank_fusion import RRF_K
-from sbert_plugins.stack_record import StackRecord, write_stack_record
+from sbert_plugins.stack_record import write_stack_record
 from trainers.checkpoint import CHECKPOINTS_DIR, list_checkpoints
 from trainers.config import TrainingConfig
 from trainers.finetune.card import write_outputs
 from trainers.finetune.config import FinetuneConfig
 from trainers.finetune.evaluation import (
     PRIMARY,
+    RANK_DEPTH,
     Ranking,
     RerankedHeads,
     RetrievalRun,
@@ -46,7 +44,7 @@ from trainers.finetune.evaluation import (
 from trainers.finetune.mining import bi_encoder_rows, mine_hard_negatives, title_rows
 from trainers.finetune.pairs import RetrievalData, read_pairs
 from trainers.finetune.split import split_queries
-from trainers.finetune.stacks import bm25_rankings, compare_stacks, first_stages
+from trainers.finetune.stack_choice import compare_run_stacks, stack_record
 from trainers.finetune.state import RunState
 from trainers.losses import CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss
 from trainers.losses.cross_encoder import MultipleNegativesRankingLoss as CrossEncoderMNRL
@@ -54,8 +52,6 @@ from trainers.state import Callback
 from trainers.trainer import Trainer
 
 logger = logging.getLogger(__name__)
-
-RANK_DEPTH = 100
 
 
 def finetune(
@@ -142,9 +138,17 @@ def finetune(
         stacks = _phase(
             state,
             "stacks",
-            lambda: _compare_stacks(data, config, validation_ids, dev_ids, chosen_run, output, reranked),
+            lambda: compare_run_stacks(
+                data,
+                config,
+                validation_ids,
+                dev_ids,
+                chosen_run,
+                reranked,
+                load_kept=lambda: _load_encoder(str(output), config),
+            ),
         )
-        record = _stack_record(config, output, stacks)
+        record = stack_record(config, output, stacks)
         logger.info("chosen stack: %s", stacks["chosen"])
     reports: list[dict[str, Any]] = []
 
@@ -501,99 +505,6 @@ def _evaluate_reranker(
         "fusion_weight": weight,
         "logits": logits,
     }
-
-
-def _compare_stacks(
-    data: RetrievalData,
-    config: FinetuneConfig,
-    validation_ids: list[str],
-    dev_ids: list[str],
-    chosen: dict[str, Any],
-    kept: Path,
-    reranked: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """Rank the validation and dev queries with every first stage and compare the stacks
-    (:func:`trainers.finetune.stacks.compare_stacks`); the re-ranker's logits of the dense candidates come
-    from its evaluation, the others are scored here."""
-    ranked_ids = validation_ids + dev_ids
-    corpus_ids = list(data.corpus)
-    depth = max(RANK_DEPTH, config.rerank_top_k)
-    dense = {q: chosen["rankings"][q]["ids"] for q in ranked_ids}
-    index = BM25Index([data.corpus[d] for d in corpus_ids])
-    bm25 = bm25_rankings(index, corpus_ids, {q: data.queries[q] for q in ranked_ids}, depth)
-    stages = first_stages(dense, bm25, None, depth)
-    if config.reranker_output is None or reranked is None:
-        return compare_stacks(stages, data.relevant, validation_ids, dev_ids, top_k=config.rerank_top_k)
-    from sbert_plugins.cross_encoder import CrossEncoder
-    from sbert_plugins.cross_encoder.fusion import reranker_scores
-
-    model = _load_encoder(str(kept), config)
-    reranker = CrossEncoder(str(config.reranker_output))
-    known = {(q, d): score for q, per in reranked.get("logits", {}).items() for d, score in per.items()}
-
-    def logits(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], float]:
-        missing = [pair for pair in pairs if pair not in known]
-        if missing:
-            logger.info("re-ranker: scoring %d more (query, document) pairs for the stacks", len(missing))
-            texts = [(data.queries[q], data.corpus[d]) for q, d in missing]
-            scores = reranker_scores(reranker, texts, batch_size=config.eval_batch_size)
-            known.update(zip(missing, map(float, scores), strict=True))
-        return known
-
-    def similarities(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], float]:
-        return pair_similarities(model, data, pairs, batch_size=config.eval_batch_size)
-
-    return compare_stacks(
-        stages,
-        data.relevant,
-        validation_ids,
-        dev_ids,
-        top_k=config.rerank_top_k,
-        dense_scores=similarities,
-        reranker_scores=logits,
-    )
-
-
-def pair_similarities(
-    model: Any, data: RetrievalData, pairs: Sequence[tuple[str, str]], *, batch_size: int
-) -> dict[tuple[str, str], float]:
-    """The model's similarity of each (query id, document id) pair: every query and document embedded once."""
-    query_ids = sorted({q for q, _ in pairs})
-    doc_ids = sorted({d for _, d in pairs})
-    if not pairs:
-        return {}
-    queries = model.encode_queries(
-        [data.queries[q] for q in query_ids], batch_size=batch_size, convert_to="torch", show_progress=False
-    )
-    documents = model.encode_documents(
-        [data.corpus[d] for d in doc_ids], batch_size=batch_size, convert_to="torch", show_progress=False
-    )
-    similarity = model.similarity(queries, documents).float().cpu()
-    row = {q: i for i, q in enumerate(query_ids)}
-    column = {d: i for i, d in enumerate(doc_ids)}
-    return {(q, d): float(similarity[row[q], column[d]]) for q, d in pairs}
-
-
-def _stack_record(config: FinetuneConfig, kept: Path, stacks: dict[str, Any]) -> StackRecord:
-    """The record of the chosen stack, with the fingerprints of the models it names."""
-    from sbert_plugins.cross_encoder import CrossEncoder
-
-    chosen, first_stage = stacks["chosen"], stacks["first_stage"]
-    reranker = reranker_fingerprint = None
-    if chosen != first_stage and config.reranker_output is not None:
-        reranker = os.path.relpath(Path(config.reranker_output).resolve(), kept.resolve())
-        reranker_fingerprint = CrossEncoder(config.reranker_output).fingerprint
-    return StackRecord(
-        first_stage=first_stage,
-        dense_fingerprint=SentenceEncoder(kept).fingerprint,
-        reranker=reranker,
-        reranker_fingerprint=reranker_fingerprint,
-        fusion_weight=stacks["fusion_weight"] if reranker is not None else None,
-        candidates=config.rerank_top_k,
-        rrf_k=RRF_K,
-        bm25=BM25Config().model_dump() if "bm25" in first_stage.split("+") else None,
-        validation_ndcg={name: result["validation"][PRIMARY] for name, result in stacks["stacks"].items()},
-    )
 
 
 def query_document_mapping(model: SentenceEncoder, columns: Sequence[str]) -> dict[str, str]:
