@@ -29,6 +29,7 @@ from sbert_plugins.errors import (
 _LAZY = {
     "CrossEncoder": "sbert_plugins.cross_encoder",
     "SentenceEncoder": "sbert_plugins.encoder",
+    "SparseEncoder": "sbert_plugins.sparse.encoder",
     "quantize_embeddings": "sbert_plugins.quantization",
     **dict.fromkeys(
         [
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
         paraphrase_mining_embeddings,
         semantic_search,
     )
+    from sbert_plugins.sparse.encoder import SparseEncoder
 
 
 def __getattr__(name: str) -> Any:
@@ -80,6 +82,7 @@ __all__ = [
     "ModelNotFoundError",
     "SbertPluginsError",
     "SentenceEncoder",
+    "SparseEncoder",
     "UnsafeModelError",
     "__version__",
     "cos_sim",

@@ -335,9 +335,7 @@ class SentenceEncoder(nn.Sequential):
         """
         single = isinstance(sentences, str)
         texts = check_texts([sentences] if single else sentences)  # type: ignore[list-item]
-        for name, value in (("batch_size", batch_size), ("max_tokens_per_batch", max_tokens_per_batch)):
-            if value is not None and (not isinstance(value, int) or value <= 0):
-                raise ConfigError(f"{name} must be a positive integer, found {value!r}")
+        check_batch_options(batch_size, max_tokens_per_batch)
         if convert_to not in ("numpy", "torch"):
             raise ConfigError(f"convert_to must be 'numpy' or 'torch', found {convert_to!r}")
         if (ranges is not None or calibration_embeddings is not None) and output_precision not in ("int8", "uint8"):
@@ -414,8 +412,10 @@ class SentenceEncoder(nn.Sequential):
         show_progress: bool | None,
         max_tokens: int,
         task: str | None = None,
+        extra_features: dict[str, Any] | None = None,
     ) -> Tensor:
-        """Float32 CPU embeddings of ``texts`` in input order."""
+        """Float32 CPU embeddings of ``texts`` in input order (each batch shaped by :meth:`_batch_result`);
+        ``extra_features`` are added to every batch's features (settings a module reads in its forward pass)."""
         if not texts:
             return torch.empty((0, self._full_dim()), dtype=torch.float32)
         transformer = self._input_for(task)
@@ -446,14 +446,20 @@ class SentenceEncoder(nn.Sequential):
                         features["prompt_length"] = torch.tensor(prompt_length)
                     if task is not None and isinstance(self[0], Router):
                         features["task"] = task  # type: ignore[assignment]
+                    features.update(extra_features or {})
                     embedding = self._infer(features, threads)["sentence_embedding"]
-                    outputs.append(embedding.float().cpu())
+                    outputs.append(self._batch_result(embedding, features))
                     bar.update(len(batch))
         finally:
             if was_training:
                 self.train()
         sorted_embeddings = torch.cat(outputs)
-        return sorted_embeddings[torch.from_numpy(restore_order(order))]
+        return sorted_embeddings.index_select(0, torch.from_numpy(restore_order(order)))
+
+    def _batch_result(self, embedding: Tensor, features: dict[str, Any]) -> Tensor:
+        """One batch's embeddings as :meth:`_embed` collects them: float32 on the CPU (a subclass may read the
+        batch's ``features`` to shape them)."""
+        return embedding.float().cpu()
 
     def _infer(self, features: dict[str, Tensor], threads: int | None) -> dict[str, Tensor]:
         """The forward pass of :meth:`encode`: through the int8 or the compiled transformer when asked."""
@@ -528,7 +534,18 @@ class SentenceEncoder(nn.Sequential):
             "transformers": transformers.__version__,
             "pytorch": torch.__version__,
         }
-        write_json(folder / MODEL_CONFIG_FILE, settings.to_json(versions))
+        write_json(folder / MODEL_CONFIG_FILE, self._model_config(settings.to_json(versions)))
+
+    def _model_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """``config_sentence_transformers.json`` as written (a subclass adds its model type and settings)."""
+        return config
+
+
+def check_batch_options(batch_size: int | None, max_tokens_per_batch: int | None) -> None:
+    """Raise :class:`ConfigError` unless each of ``batch_size`` and ``max_tokens_per_batch`` is None or positive."""
+    for name, value in (("batch_size", batch_size), ("max_tokens_per_batch", max_tokens_per_batch)):
+        if value is not None and (not isinstance(value, int) or value <= 0):
+            raise ConfigError(f"{name} must be a positive integer, found {value!r}")
 
 
 def _whole_text_ids(transformer: InputModule, text: str, limit: int) -> tuple[list[int], int]:

@@ -20,11 +20,18 @@ FINGERPRINT_LENGTH = 16
 _VOLATILE_CONFIG_KEYS = frozenset({"_name_or_path", "transformers_version", "torch_dtype", "dtype", "_commit_hash"})
 
 
+# Set by each tokenizer call (a fast tokenizer keeps the last call's truncation and padding in its state), so
+# they say what was last asked of it, not what it computes; the module's max_seq_length is a fact of its own.
+_CALL_STATE_KEYS = ("truncation", "padding")
+
+
 def tokenizer_facts(tokenizer: Any) -> str:
-    """A digest of a tokenizer's vocabulary and rules (its serialised form)."""
+    """A digest of a tokenizer's vocabulary and rules (its serialised form, without the per-call truncation and
+    padding state: the same before and after encoding)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        text = backend.to_str()
+        state = json.loads(backend.to_str())
+        text = json.dumps({k: v for k, v in state.items() if k not in _CALL_STATE_KEYS}, sort_keys=True)
     else:  # a slow tokenizer: its vocabulary and class
         text = json.dumps([type(tokenizer).__name__, sorted(tokenizer.get_vocab().items())])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,8 +1,8 @@
 """Which module classes a ``modules.json`` may name, and how each is built from its folder.
 
 Only the classes listed here are ever built: a config file never makes us import an arbitrary class.
-A class that is known but out of scope (images, sparse encoders) and an unknown class are both an
-error that names the class and lists what loads.
+A class that is known but out of scope (images) and an unknown class are both an error that names the
+class and lists what loads. Sparse module types (:mod:`sbert_plugins.sparse`) load here too.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from torch import nn
 
+from sbert_plugins._jsonio import read_json
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.modules.bow import BoW
 from sbert_plugins.modules.cnn import CNN
@@ -25,10 +26,14 @@ from sbert_plugins.modules.normalize import Normalize
 from sbert_plugins.modules.pooling import Pooling
 from sbert_plugins.modules.router import Router
 from sbert_plugins.modules.static_embedding import StaticEmbedding
-from sbert_plugins.modules.transformer import Transformer
+from sbert_plugins.modules.transformer import SBERT_CONFIG, Transformer
 from sbert_plugins.modules.weighted_layer_pooling import WeightedLayerPooling
 from sbert_plugins.modules.word_embeddings import WordEmbeddings
 from sbert_plugins.modules.word_weights import WordWeights
+from sbert_plugins.sparse.mlm_transformer import MLMTransformer
+from sbert_plugins.sparse.sparse_auto_encoder import SparseAutoEncoder
+from sbert_plugins.sparse.sparse_static_embedding import SparseStaticEmbedding
+from sbert_plugins.sparse.splade_pooling import SpladePooling
 
 REFERENCE_PACKAGE = "sentence_transformers"
 
@@ -45,8 +50,22 @@ class LoadOptions:
 Builder = Callable[[Path, LoadOptions], nn.Module]
 
 
+# sentence-transformers 5.4+ saves a SPLADE model's transformer as ``Transformer`` with this task.
+FILL_MASK_TASK = "fill-mask"
+
+
 def _transformer(path: Path, options: LoadOptions) -> nn.Module:
-    return Transformer.load(
+    settings_file = path / SBERT_CONFIG
+    task = read_json(settings_file).get("transformer_task") if settings_file.is_file() else None
+    return _load_transformer(MLMTransformer if task == FILL_MASK_TASK else Transformer, path, options)
+
+
+def _mlm_transformer(path: Path, options: LoadOptions) -> nn.Module:
+    return _load_transformer(MLMTransformer, path, options)
+
+
+def _load_transformer(cls: type[Transformer], path: Path, options: LoadOptions) -> nn.Module:
+    return cls.load(
         path,
         allow_pickle=options.allow_pickle,
         trust_remote_code=options.trust_remote_code,
@@ -75,14 +94,15 @@ SUPPORTED_MODULES: dict[str, Builder] = {
     "WordEmbeddings": lambda path, options: WordEmbeddings.load(path, allow_pickle=options.allow_pickle),
     "WordWeights": lambda path, options: WordWeights.load(path, allow_pickle=options.allow_pickle),
     "BoW": lambda path, _: BoW.load(path),
+    # Sparse (SPLADE, inference-free SPLADE, CSR) models.
+    "MLMTransformer": _mlm_transformer,
+    "SpladePooling": lambda path, _: SpladePooling.load(path),
+    "SparseStaticEmbedding": lambda path, _: SparseStaticEmbedding.load(path),
+    "SparseAutoEncoder": lambda path, options: SparseAutoEncoder.load(path, allow_pickle=options.allow_pickle),
 }
 
 OUT_OF_SCOPE: dict[str, str] = {
     "CLIPModel": "image and multimodal modules are out of scope here (this project encodes text only)",
-    "MLMTransformer": "it belongs to sparse (SPLADE) models, which this project does not load",
-    "SpladePooling": "it belongs to sparse (SPLADE) models, which this project does not load",
-    "SparseStaticEmbedding": "it belongs to sparse models, which this project does not load",
-    "SparseAutoEncoder": "it belongs to sparse models, which this project does not load",
 }
 
 

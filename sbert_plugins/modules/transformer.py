@@ -6,7 +6,7 @@ import logging
 import pickle
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +33,8 @@ class Transformer(nn.Module):
     """
 
     st_type = "sentence_transformers.models.Transformer"
+    auto_model_class: ClassVar[Any] = AutoModel
+    """The ``transformers`` auto class :meth:`load` builds the model with (a subclass may pick a model head)."""
 
     def __init__(
         self,
@@ -59,10 +61,14 @@ class Transformer(nn.Module):
         compiled version of it)."""
         inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
         output = (self.auto_model if model is None else model)(**inputs, return_dict=True)
-        features["token_embeddings"] = output.last_hidden_state
+        features["token_embeddings"] = self.token_outputs(output)
         if getattr(self.auto_model.config, "output_hidden_states", False):
             features["all_layer_embeddings"] = output.hidden_states  # read by WeightedLayerPooling
         return features
+
+    def token_outputs(self, output: Any) -> Tensor:
+        """What the model's ``output`` gives per token: the last hidden state (a subclass may read a head's logits)."""
+        return output.last_hidden_state  # type: ignore[no-any-return]
 
     def prepare(self, texts: list[str]) -> list[str]:
         return [t.lower() for t in texts] if self.do_lower_case else texts
@@ -97,7 +103,12 @@ class Transformer(nn.Module):
         path.mkdir(parents=True, exist_ok=True)
         self.auto_model.save_pretrained(str(path), safe_serialization=True)
         self.tokenizer.save_pretrained(str(path))
-        write_json(path / SBERT_CONFIG, {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case})
+        write_json(path / SBERT_CONFIG, self.sbert_config())
+
+    def sbert_config(self) -> dict[str, Any]:
+        """What ``sentence_bert_config.json`` records (not named ``get_config_dict``: that would enter, and so
+        change, the fingerprint of every saved model)."""
+        return {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}
 
     @classmethod
     @transformers_loading
@@ -116,8 +127,8 @@ class Transformer(nn.Module):
         kwargs: dict[str, Any] = {"attn_implementation": "sdpa", **(model_kwargs or {})}
         try:
             try:
-                model = AutoModel.from_pretrained(
-                    str(path),
+                model = cls.load_model(
+                    path,
                     config=config,
                     trust_remote_code=trust_remote_code,
                     use_safetensors=None if allow_pickle else True,  # safetensors first when both exist
@@ -127,8 +138,8 @@ class Transformer(nn.Module):
                 if "attn_implementation" in (model_kwargs or {}) or "sdpa" not in str(exc).lower():
                     raise
                 kwargs.pop("attn_implementation")
-                model = AutoModel.from_pretrained(
-                    str(path),
+                model = cls.load_model(
+                    path,
                     config=config,
                     trust_remote_code=trust_remote_code,
                     use_safetensors=None if allow_pickle else True,  # safetensors first when both exist
@@ -147,6 +158,12 @@ class Transformer(nn.Module):
         if max_len is not None and (not isinstance(max_len, int) or isinstance(max_len, bool) or max_len <= 0):
             raise ConfigError(f"{path / SBERT_CONFIG}: max_seq_length must be a positive integer, found {max_len!r}")
         return cls(model, tokenizer, max_seq_length=max_len, do_lower_case=bool(settings.get("do_lower_case", False)))
+
+    @classmethod
+    def load_model(cls, path: Path, **kwargs: Any) -> PreTrainedModel:
+        """The Hugging Face model of ``path``, built with :attr:`auto_model_class` (``kwargs`` go to
+        ``from_pretrained``)."""
+        return cls.auto_model_class.from_pretrained(str(path), **kwargs)  # type: ignore[no-any-return]
 
 
 def load_config(path: Path, *, trust_remote_code: bool) -> Any:

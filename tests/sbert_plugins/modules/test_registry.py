@@ -26,7 +26,6 @@ def _with_type(tiny_model_dir: Path, tmp_path: Path, index: int, module_type: st
     ("module_type", "reason"),
     [
         ("sentence_transformers.sentence_transformer.modules.clip_model.CLIPModel", "image and multimodal"),
-        ("sentence_transformers.sparse_encoder.modules.SpladePooling", "sparse"),
         ("sentence_transformers.models.Mystery", "not a sentence-transformers text module"),
         ("my_package.layers.Pooling", "never a class from another package"),
     ],
@@ -45,6 +44,7 @@ def test_unsupported_class_is_named_with_what_loads(
 
 def test_supported_classes_cover_the_text_modules() -> None:
     assert {"Transformer", "Pooling", "Dense", "Normalize", "StaticEmbedding", "Router"} <= set(supported_classes())
+    assert {"MLMTransformer", "SpladePooling", "SparseStaticEmbedding", "SparseAutoEncoder"} <= set(supported_classes())
 
 
 def test_first_module_must_tokenize(tiny_model_dir: Path, tmp_path: Path) -> None:
