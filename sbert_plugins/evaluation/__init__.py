@@ -20,6 +20,7 @@ from sbert_plugins.evaluation.label_accuracy import LabelAccuracyEvaluator
 from sbert_plugins.evaluation.mse import MSEEvaluator
 from sbert_plugins.evaluation.reranking import RerankingEvaluator
 from sbert_plugins.evaluation.sequential import SequentialEvaluator
+from sbert_plugins.evaluation.sparse_information_retrieval import SparseInformationRetrievalEvaluator
 from sbert_plugins.evaluation.triplet import TripletEvaluator
 
 __all__ = [
@@ -31,5 +32,6 @@ __all__ = [
     "MSEEvaluator",
     "RerankingEvaluator",
     "SequentialEvaluator",
+    "SparseInformationRetrievalEvaluator",
     "TripletEvaluator",
 ]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from torch import Tensor
 
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.evaluation.base import (
@@ -130,25 +131,14 @@ class InformationRetrievalEvaluator(Evaluator):
 
     def compute(self, model: SentenceEncoder) -> dict[str, float]:
         names = similarity_names_for(model, self.similarity_fn_names)
-        options: dict[str, Any] = {
-            "batch_size": self.batch_size,
-            "truncate_dim": self.truncate_dim,
-            "show_progress": self.show_progress,
-            "convert_to": "torch",
-        }
-        query_embeddings = encode_texts(
-            model, self.queries, side="query", prompt=self.query_prompt, prompt_name=self.query_prompt_name, **options
-        )
+        query_embeddings = self.embed(model, self.queries, "query")
         top = {fn: _RunningTopK(len(self.queries), self.cutoffs.max_k) for fn in names}
         for start in range(0, len(self.corpus), self.corpus_chunk_size):
             chunk = self.corpus[start : start + self.corpus_chunk_size]
-            corpus_embeddings = encode_texts(
-                model, chunk, side="document", prompt=self.corpus_prompt, prompt_name=self.corpus_prompt_name, **options
-            )
+            corpus_embeddings = self.embed(model, chunk, "document")
             tie_rank = self._tie_rank[start : start + len(chunk)]
             for fn in names:
-                scores = similarity_function(fn)(query_embeddings, corpus_embeddings).cpu().numpy()
-                top[fn].update(scores, start, tie_rank)
+                top[fn].update(self.score(model, fn, query_embeddings, corpus_embeddings), start, tie_rank)
         relevant = [self.relevant_docs[qid] for qid in self.query_ids]
         metrics: dict[str, float] = {}
         for fn in names:
@@ -160,6 +150,29 @@ class InformationRetrievalEvaluator(Evaluator):
         primary: str = self.main_similarity or max(names, key=lambda fn: metrics[f"{fn}_{ndcg_key}"])
         self.primary_metric = f"{primary}_{ndcg_key}"
         return metrics
+
+    def embed(self, model: Any, texts: list[str], side: Literal["query", "document"]) -> Tensor:
+        """``texts`` embedded on the query or document side (with this evaluator's prompts), as a torch tensor."""
+        if side == "query":
+            prompt, prompt_name = self.query_prompt, self.query_prompt_name
+        else:
+            prompt, prompt_name = self.corpus_prompt, self.corpus_prompt_name
+        return encode_texts(  # type: ignore[no-any-return]
+            model,
+            texts,
+            side=side,
+            prompt=prompt,
+            prompt_name=prompt_name,
+            batch_size=self.batch_size,
+            truncate_dim=self.truncate_dim,
+            show_progress=self.show_progress,
+            convert_to="torch",
+        )
+
+    def score(self, model: Any, fn: str, queries: Tensor, documents: Tensor) -> np.ndarray:
+        """The ``(queries, documents)`` similarity matrix under the function named ``fn`` (``model`` unused here)."""
+        del model
+        return similarity_function(fn)(queries, documents).cpu().numpy()  # type: ignore[no-any-return]
 
 
 class _RunningTopK:

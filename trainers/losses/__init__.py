@@ -28,6 +28,10 @@ Pick a loss by the shape of the data:
 Every loss holds the model as a sub-module (``loss.parameters()`` includes the model's, and
 SoftmaxLoss adds its classifier); ``min_columns`` / ``max_columns`` give the accepted column counts.
 
+Sparse models (SparseEncoder: SPLADE, CSR) train with the losses of :mod:`trainers.losses.sparse`, exported here
+too: SpladeLoss (with FlopsLoss regularisers), CachedSpladeLoss, CSRLoss (with CSRReconstructionLoss) around a
+task loss such as SparseMultipleNegativesRankingLoss; see that package for the list.
+
 Cross-encoder losses live in :mod:`trainers.losses.cross_encoder`; those whose names do not clash with a
 loss above (BinaryCrossEntropyLoss, CrossEntropyLoss, LambdaLoss, ListMLELoss, ListNetLoss, PListMLELoss,
 RankNetLoss) are also importable from here. MSELoss, MarginMSELoss and MultipleNegativesRankingLoss here
@@ -73,6 +77,24 @@ from trainers.losses.multiple_negatives_ranking import MultipleNegativesRankingL
 from trainers.losses.multiple_negatives_symmetric_ranking import MultipleNegativesSymmetricRankingLoss
 from trainers.losses.online_contrastive import OnlineContrastiveLoss
 from trainers.losses.softmax import SoftmaxLoss
+from trainers.losses.sparse import (
+    SPARSE_TASK_LOSSES as SPARSE_TASK_LOSSES,
+)
+from trainers.losses.sparse import (
+    CachedSpladeLoss,
+    CSRLoss,
+    CSRReconstructionLoss,
+    FlopsLoss,
+    SparseAnglELoss,
+    SparseCoSENTLoss,
+    SparseCosineSimilarityLoss,
+    SparseDistillKLDivLoss,
+    SparseMarginMSELoss,
+    SparseMSELoss,
+    SparseMultipleNegativesRankingLoss,
+    SparseTripletLoss,
+    SpladeLoss,
+)
 from trainers.losses.triplet import TripletLoss
 
 __all__ = [
@@ -83,9 +105,12 @@ __all__ = [
     "BatchHardTripletLoss",
     "BatchSemiHardTripletLoss",
     "BinaryCrossEntropyLoss",
+    "CSRLoss",
+    "CSRReconstructionLoss",
     "CachedGISTEmbedLoss",
     "CachedMultipleNegativesRankingLoss",
     "CachedMultipleNegativesSymmetricRankingLoss",
+    "CachedSpladeLoss",
     "CoSENTLoss",
     "ContrastiveLoss",
     "ContrastiveTensionLoss",
@@ -95,6 +120,7 @@ __all__ = [
     "DenoisingAutoEncoderLoss",
     "DistillKLDivLoss",
     "EmbedDistillLoss",
+    "FlopsLoss",
     "GISTEmbedLoss",
     "GlobalOrthogonalRegularizationLoss",
     "LambdaLoss",
@@ -111,8 +137,21 @@ __all__ = [
     "PListMLELoss",
     "RankNetLoss",
     "SoftmaxLoss",
+    "SparseAnglELoss",
+    "SparseCoSENTLoss",
+    "SparseCosineSimilarityLoss",
+    "SparseDistillKLDivLoss",
+    "SparseMSELoss",
+    "SparseMarginMSELoss",
+    "SparseMultipleNegativesRankingLoss",
+    "SparseTripletLoss",
+    "SpladeLoss",
     "TripletLoss",
 ]
 
-# The sentence-embedding losses, for a SentenceEncoder; the others above take a CrossEncoder (and texts).
-EMBEDDING_LOSSES = tuple(name for name in __all__ if not getattr(globals()[name], "takes_texts", False))
+# The sentence-embedding losses, for a SentenceEncoder; the others above take a CrossEncoder (and texts) or a
+# SparseEncoder (SPARSE_LOSSES; SPARSE_TASK_LOSSES are those SpladeLoss and CSRLoss wrap by name).
+SPARSE_LOSSES = tuple(name for name in __all__ if getattr(globals()[name], "sparse", False))
+EMBEDDING_LOSSES = tuple(
+    name for name in __all__ if not getattr(globals()[name], "takes_texts", False) and name not in SPARSE_LOSSES
+)

@@ -12,7 +12,8 @@ from trainers.losses._base import EmbeddingLoss
 from trainers.losses._gradcache import CachedEmbeddingLoss
 from trainers.losses._twin import TwinEncoderLoss
 
-WRAPPERS = ("MatryoshkaLoss", "AdaptiveLayerLoss", "Matryoshka2dLoss")
+# Losses that wrap another: none of them may be wrapped (the sparse ones regularise their inner loss's output).
+WRAPPERS = ("MatryoshkaLoss", "AdaptiveLayerLoss", "Matryoshka2dLoss", "SpladeLoss", "CachedSpladeLoss", "CSRLoss")
 
 
 def resolve_inner(
@@ -22,9 +23,13 @@ def resolve_inner(
     loss_kwargs: Mapping[str, Any] | None,
     *,
     forbidden: tuple[str, ...] = WRAPPERS,
+    names: str = "EMBEDDING_LOSSES",
 ) -> EmbeddingLoss:
     """The wrapped loss: ``loss`` itself (built on ``model``), or the exported loss named ``loss`` built with
     ``loss_kwargs`` (so that a wrapper can be described, and rebuilt, from JSON).
+
+    ``names`` is the list in :mod:`trainers.losses` the name may come from (``"SPARSE_TASK_LOSSES"`` for the
+    sparse wrappers).
 
     Raises:
         ConfigError: an unknown name, kwargs given with a ready loss, a loss on another model, or one of the
@@ -33,7 +38,7 @@ def resolve_inner(
     if isinstance(loss, str):
         from trainers import losses as registry  # the package imports this module: look it up at call time
 
-        allowed = [name for name in registry.EMBEDDING_LOSSES if name not in forbidden]
+        allowed = [name for name in getattr(registry, names) if name not in forbidden]
         if loss not in allowed:
             raise ConfigError(f"{owner}: loss must be a loss instance or one of {allowed}, found {loss!r}")
         if loss_kwargs is not None and not isinstance(loss_kwargs, Mapping):
