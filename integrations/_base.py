@@ -212,7 +212,7 @@ class BaseIngestor(ABC):
                 re-encode stopped part-way (the message says how far; running it again finishes it).
         """
         try:
-            identity = ModelIdentity.of(self.model)
+            identity = self.model_identity()
             sink, stored = self._open_collection(identity)
             reencoded = 0
             if stored is not None:
@@ -232,6 +232,11 @@ class BaseIngestor(ABC):
             self._forget_checks()  # a refused collection is checked again before a search
             raise
         return OpenedCollection(sink, reencoded)
+
+    def model_identity(self) -> ModelIdentity:
+        """The identity this ingestor records in a collection and checks against it: the model's name and
+        fingerprint (subclasses add a learned sparse model's)."""
+        return ModelIdentity.of(self.model)
 
     @abstractmethod
     def _forget_checks(self) -> None:

@@ -1,8 +1,12 @@
 """``sbert-plugins ingest`` and ``sbert-plugins search``: a corpus into Qdrant or Chroma, and queries back.
 
-    sbert-plugins ingest corpus.jsonl --qdrant ./qdrant-data --collection docs [--hybrid] [--recreate | --reencode]
-    sbert-plugins search "what is a harp?" --qdrant ./qdrant-data --collection docs -k 5 [--rerank MODEL
-        [--fusion-weight W | --no-fusion]]
+    sbert-plugins ingest corpus.jsonl --qdrant ./qdrant-data --collection docs [--hybrid] [--sparse-model SPLADE]
+        [--recreate | --reencode]
+    sbert-plugins search "what is a harp?" --qdrant ./qdrant-data --collection docs -k 5 [--mode M] [--sparse S]
+        [--sparse-model SPLADE] [--rerank MODEL [--fusion-weight W | --no-fusion]]
+
+``--sparse-model`` (Qdrant) stores a learned sparse model's vectors beside the dense ones; ``search`` uses
+the one given, else the one the collection records: the name given to ``ingest --sparse-model``.
 
 ``search`` runs the stack ``finetune`` recorded beside ``--model`` (``stack.json``: search mode, re-ranker and
 fusion weight) unless ``--mode``, ``--rerank``, ``--fusion-weight``, ``--no-fusion`` or ``--no-stack`` say
@@ -25,9 +29,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from integrations._base import BaseIngestor, SearchHit
-from integrations.stack import qdrant_mode, recorded_reranker, recorded_stack
+from integrations.stack import qdrant_search, recorded_reranker, recorded_sparse_model
 from sbert_plugins.cli import add_model_arguments, model_options
 from sbert_plugins.errors import ConfigError
+from sbert_plugins.stack_record import check_stack_models, read_stack_record
 
 if TYPE_CHECKING:
     from sbert_plugins.encoder import SentenceEncoder
@@ -48,6 +53,10 @@ def _open(args: argparse.Namespace, **options: Any) -> BaseIngestor:
     from sbert_plugins.encoder import SentenceEncoder
 
     model = SentenceEncoder(args.model, device=args.device, precision=args.precision, **model_options(args))
+    if args.sparse_model is not None:
+        if args.qdrant is None:
+            raise ConfigError("--sparse-model (learned sparse vectors) is available with --qdrant only")
+        options["sparse_model"] = args.sparse_model  # recorded as given, loaded on first use
     if args.qdrant is not None:
         from integrations.qdrant import QdrantIngestor
 
@@ -70,6 +79,8 @@ def _open(args: argparse.Namespace, **options: Any) -> BaseIngestor:
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     if args.ray is not None:
+        if args.sparse_model is not None:
+            raise ConfigError("--sparse-model is not available with --ray yet: ingest without --ray")
         from integrations.ray.cli import ingest_with_ray
 
         print(ingest_with_ray(args))
@@ -182,22 +193,36 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if fetch_k < args.k:
         raise ConfigError(f"--fetch-k ({fetch_k}) must be at least -k ({args.k})")
     options: dict[str, Any] = {"filter": _parse_filter(args.filter)}
-    if args.mode is not None:
-        if args.qdrant is None:
-            raise ConfigError("--mode applies to --qdrant only (Chroma searches dense vectors)")
-        options["mode"] = args.mode
-    explicit = args.mode or args.rerank or args.fusion_weight is not None or args.no_fusion or args.no_stack
-    with _open(args) as ingestor:
-        record = None if explicit else recorded_stack(args.model, ingestor.model)
+    for name in ("mode", "sparse", "sparse_weight"):
+        if getattr(args, name) is not None:
+            if args.qdrant is None:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} applies to --qdrant only (Chroma searches dense vectors)")
+            options[name] = getattr(args, name)
+    explicit = (
+        any(getattr(args, name) is not None for name in ("mode", "sparse", "sparse_weight", "fusion_weight"))
+        or args.rerank
+        or args.no_fusion
+        or args.no_stack
+    )
+    record = None if explicit or args.model is None else read_stack_record(args.model)
+    open_options: dict[str, Any] = {}
+    if record is not None:
+        if args.qdrant is None and record.first_stage != "dense":
+            raise ConfigError(
+                f"{args.model} records the stack {record.name!r}, which needs Qdrant's sparse vectors: search a "
+                "Qdrant collection with them (--qdrant), or pass --no-stack to search Chroma's dense vectors"
+            )
+        if args.qdrant is not None:
+            options["mode"], sparse = qdrant_search(record)
+            if sparse is not None:
+                options["sparse"] = sparse
+        if args.sparse_model is None and record.sparse_model is not None:
+            open_options["sparse_model"] = recorded_sparse_model(record, args.model, device=args.device)
+    with _open(args, **open_options) as ingestor:
         reranker = None
         if record is not None:
-            if args.qdrant is None and record.first_stage != "dense":
-                raise ConfigError(
-                    f"{args.model} records the stack {record.name!r}, which needs Qdrant's sparse vectors: search "
-                    "a hybrid Qdrant collection (--qdrant), or pass --no-stack to search Chroma's dense vectors"
-                )
-            if args.qdrant is not None:
-                options["mode"] = qdrant_mode(record, args.model)
+            check_stack_models(record, dense_fingerprint=ingestor.model.fingerprint, where=str(args.model))
             reranker = recorded_reranker(record, args.model, device=args.device)
             if reranker is not None and args.fetch_k is None:
                 fetch_k = max(record.candidates, args.k)
@@ -236,6 +261,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_sparse_model_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--sparse-model", metavar="PATH", default=None, help=help)
+
+
 def register_ingest(subparsers: Any) -> None:
     """Add ``ingest``: embed a JSONL corpus into a Qdrant or Chroma collection."""
     parser = subparsers.add_parser("ingest", help="embed a JSONL corpus into a Qdrant or Chroma collection")
@@ -243,6 +272,7 @@ def register_ingest(subparsers: Any) -> None:
     add_model_arguments(parser)
     _add_target_arguments(parser)
     parser.add_argument("--hybrid", action="store_true", help="also store BM25 sparse vectors (Qdrant)")
+    _add_sparse_model_argument(parser, "also store this learned sparse model's vectors (Qdrant; a SparseEncoder)")
     parser.add_argument("--recreate", action="store_true", help="delete the collection first")
     parser.add_argument(
         "--reencode",
@@ -295,7 +325,27 @@ def register_search(subparsers: Any) -> None:
         "else max(4k, 20))",
     )
     parser.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE", help="metadata filter")
-    parser.add_argument("--mode", choices=["dense", "sparse", "hybrid"], default=None, help="Qdrant search mode")
+    parser.add_argument(
+        "--mode",
+        choices=["dense", "sparse", "hybrid", "fusion"],
+        default=None,
+        help="Qdrant search mode: hybrid fuses dense and sparse by reciprocal rank fusion, fusion by the project's "
+        "fusion rule (default: hybrid when the collection has sparse vectors)",
+    )
+    parser.add_argument(
+        "--sparse",
+        choices=["bm25", "learned"],
+        default=None,
+        help="which sparse vectors (default: learned when the collection has them, else bm25)",
+    )
+    parser.add_argument(
+        "--sparse-weight", type=float, default=None, help="with --mode fusion: the sparse side's share (default 0.5)"
+    )
+    _add_sparse_model_argument(
+        parser,
+        "the learned sparse model for the query (default: the one the collection records, i.e. the name given to "
+        "ingest --sparse-model)",
+    )
     parser.add_argument(
         "--no-stack",
         action="store_true",

@@ -15,9 +15,17 @@ from sbert_plugins.stack_record import StackRecord, check_stack_models, read_sta
 if TYPE_CHECKING:
     from sbert_plugins.cross_encoder import CrossEncoder
     from sbert_plugins.encoder import SentenceEncoder
+    from sbert_plugins.sparse import SparseEncoder
 
 QdrantMode = Literal["dense", "sparse", "hybrid"]
-_MODES: dict[str, QdrantMode] = {"dense": "dense", "bm25": "sparse", "dense+bm25": "hybrid"}
+SparseKind = Literal["bm25", "learned"]
+_SEARCHES: dict[str, tuple[QdrantMode, SparseKind | None]] = {
+    "dense": ("dense", None),
+    "bm25": ("sparse", "bm25"),
+    "dense+bm25": ("hybrid", "bm25"),
+    "sparse": ("sparse", "learned"),
+    "dense+sparse": ("hybrid", "learned"),
+}
 
 
 def recorded_stack(model: str | Path | None, encoder: SentenceEncoder) -> StackRecord | None:
@@ -35,21 +43,38 @@ def recorded_stack(model: str | Path | None, encoder: SentenceEncoder) -> StackR
     return record
 
 
-def qdrant_mode(record: StackRecord, where: str | Path) -> QdrantMode:
-    """The search mode of a Qdrant collection written with dense and BM25 vectors that runs the record's
-    first stage (``dense``, ``sparse`` for BM25, ``hybrid`` for dense + BM25).
+def qdrant_search(record: StackRecord) -> tuple[QdrantMode, SparseKind | None]:
+    """How a Qdrant collection (dense vectors, and BM25 or learned sparse ones) runs the record's first stage:
+    the search mode (``dense``, ``sparse``, ``hybrid``: reciprocal rank fusion) and which sparse vectors."""
+    return _SEARCHES[record.first_stage]
+
+
+def recorded_sparse_model(record: StackRecord, where: str | Path, *, device: str | None = None) -> SparseEncoder | None:
+    """The record's learned sparse model, loaded from its folder and checked against its fingerprint (``None``:
+    the first stage has no learned sparse side).
 
     Raises:
-        ConfigError: the first stage uses the learned sparse model, which a BM25 collection cannot serve.
+        ConfigError: the folder is gone, or holds a model of another fingerprint.
     """
-    mode = _MODES.get(record.first_stage)
-    if mode is None:
+    path = record.sparse_path(where)
+    if path is None:
+        return None
+    _check_folder(record, path, where, "learned sparse model")
+    from sbert_plugins.sparse import SparseEncoder
+
+    model = SparseEncoder(str(path), device=device)
+    check_stack_models(
+        record, dense_fingerprint=record.dense_fingerprint, sparse_fingerprint=model.fingerprint, where=str(where)
+    )
+    return model
+
+
+def _check_folder(record: StackRecord, path: Path, where: str | Path, what: str) -> None:
+    if not path.is_dir():
         raise ConfigError(
-            f"{where} records the stack {record.name!r}, whose first stage needs the learned sparse model's "
-            "vectors in the collection, which this installation cannot search yet; ignore the record and "
-            "choose the retrieval yourself (CLI: --no-stack; Python: stack=False)"
+            f"{where} records the stack {record.name!r} with the {what} {path}, which is not a folder (moved or "
+            "deleted?); move it back, re-run finetune, or ignore the record (CLI: --no-stack; Python: stack=False)"
         )
-    return mode
 
 
 def recorded_reranker(record: StackRecord, where: str | Path, *, device: str | None = None) -> CrossEncoder | None:
@@ -62,11 +87,7 @@ def recorded_reranker(record: StackRecord, where: str | Path, *, device: str | N
     path = record.reranker_path(where)
     if path is None:
         return None
-    if not path.is_dir():
-        raise ConfigError(
-            f"{where} records the stack {record.name!r} with the re-ranker {path}, which is not a folder (moved or "
-            "deleted?); move it back, re-run finetune, or ignore the record (CLI: --no-stack; Python: stack=False)"
-        )
+    _check_folder(record, path, where, "re-ranker")
     from sbert_plugins.cross_encoder import CrossEncoder
 
     reranker = CrossEncoder(str(path), device=device)
@@ -79,4 +100,4 @@ def recorded_reranker(record: StackRecord, where: str | Path, *, device: str | N
     return reranker
 
 
-__all__ = ["QdrantMode", "qdrant_mode", "recorded_reranker", "recorded_stack"]
+__all__ = ["QdrantMode", "SparseKind", "qdrant_search", "recorded_reranker", "recorded_sparse_model", "recorded_stack"]

@@ -11,7 +11,7 @@ from haystack import Pipeline
 from integrations.haystack.embedders import SBERTTextEmbedder
 from integrations.haystack.ranker import SBERTRanker
 from integrations.haystack.sparse import SBERTSparseTextEmbedder
-from integrations.stack import qdrant_mode, recorded_reranker, recorded_stack
+from integrations.stack import qdrant_search, recorded_reranker, recorded_sparse_model, recorded_stack
 from sbert_plugins.encoder import SentenceEncoder
 from sbert_plugins.errors import missing_dependency
 
@@ -26,9 +26,9 @@ def stack_query_pipeline(
     embedding_separator: str = "\n",
 ) -> Pipeline:
     """A query pipeline that runs the stack recorded in ``model``'s folder: the query embedders its first stage
-    needs (``embedder``: dense, ``sparse_embedder``: BM25), Qdrant's embedding, sparse or hybrid retriever
-    (``retriever``), and with a recorded re-ranker an :class:`SBERTRanker` (``ranker``) that mixes it with the
-    bi-encoder at the recorded weight over the candidates it was tuned on.
+    needs (``embedder``: dense, ``sparse_embedder``: BM25 or the learned sparse model), Qdrant's embedding,
+    sparse or hybrid retriever (``retriever``), and with a recorded re-ranker an :class:`SBERTRanker`
+    (``ranker``) that mixes it with the bi-encoder at the recorded weight over the candidates it was tuned on.
 
     Run it with flat inputs, which reach every component that takes them:
     ``pipeline.run({"text": question, "query": question})``; the answer is the last component's
@@ -36,8 +36,9 @@ def stack_query_pipeline(
 
     Args:
         model: the folder ``finetune`` wrote (the bi-encoder and its ``stack.json``).
-        document_store: a ``QdrantDocumentStore`` (with ``use_sparse_embeddings=True, sparse_idf=True`` for
-            BM25 stacks) whose documents were embedded by this model and ``SBERTSparseDocumentEmbedder``.
+        document_store: a ``QdrantDocumentStore`` (with ``use_sparse_embeddings=True``, and ``sparse_idf=True``
+            for BM25 stacks) whose documents were embedded by this model and ``SBERTSparseDocumentEmbedder``
+            (``model=`` the recorded learned sparse model for learned sparse stacks).
         top_k: documents per query.
         stack: ``False`` ignores the record: dense retrieval with the bi-encoder.
         meta_fields_to_embed, embedding_separator: as the documents were embedded (for the ranker's texts).
@@ -57,15 +58,17 @@ def stack_query_pipeline(
         raise missing_dependency("qdrant-haystack", "haystack") from exc
 
     record = recorded_stack(model, SentenceEncoder(str(model))) if stack else None
-    mode = qdrant_mode(record, model) if record is not None else "dense"
+    mode, sparse = qdrant_search(record) if record is not None else ("dense", None)
     reranker = recorded_reranker(record, model) if record is not None else None
     fetch = max(record.candidates, top_k) if record is not None and reranker is not None else top_k
     pipeline = Pipeline()
     if mode != "sparse":
         pipeline.add_component("embedder", SBERTTextEmbedder(model=str(model)))
-    if mode != "dense":
-        bm25 = record.bm25 if record is not None else None
-        pipeline.add_component("sparse_embedder", SBERTSparseTextEmbedder(bm25=bm25))
+    if record is not None and sparse == "bm25":
+        pipeline.add_component("sparse_embedder", SBERTSparseTextEmbedder(bm25=record.bm25))
+    elif record is not None and sparse == "learned":
+        recorded_sparse_model(record, model)  # the fingerprint check
+        pipeline.add_component("sparse_embedder", SBERTSparseTextEmbedder(model=str(record.sparse_path(model))))
     retrievers = {
         "dense": QdrantEmbeddingRetriever,
         "sparse": QdrantSparseEmbeddingRetriever,

@@ -1,14 +1,22 @@
-"""SBERTSparseEmbeddings: the ingestor's BM25 sparse vectors as a ``langchain_qdrant`` ``SparseEmbeddings``.
+"""SBERTSparseEmbeddings: the ingestor's sparse vectors (BM25 or a learned sparse model's) as a
+``langchain_qdrant`` ``SparseEmbeddings``.
 
 With it, LangChain's own ``QdrantVectorStore`` in ``RetrievalMode.HYBRID`` reads a collection written by
-``QdrantIngestor(hybrid=True)`` / ``sbert-plugins ingest --hybrid``: the same BM25 vectors, scored by Qdrant
-with the collection's IDF, fused with the dense side by reciprocal rank fusion.
+``QdrantIngestor`` / ``sbert-plugins ingest``: the same sparse vectors, scored by Qdrant (BM25 with the
+collection's IDF; a learned model's dot product as it is), fused with the dense side by reciprocal rank fusion.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from integrations.bm25 import BM25Config, BM25Encoder
+from integrations.learned_sparse import LearnedSparseEncoder, SparseRow, SparseTextEncoder
 from sbert_plugins.errors import ConfigError, missing_dependency
+
+if TYPE_CHECKING:
+    from sbert_plugins.sparse import SparseEncoder
 
 try:
     from langchain_qdrant.sparse_embeddings import SparseEmbeddings, SparseVector
@@ -17,37 +25,49 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 
 class SBERTSparseEmbeddings(SparseEmbeddings):
-    """BM25 sparse vectors of texts, exactly as the Qdrant ingestor stores and queries them.
+    """Sparse vectors of texts, exactly as the Qdrant ingestor stores and queries them: BM25, or a learned
+    sparse model's (a :class:`~sbert_plugins.SparseEncoder`, e.g. SPLADE).
 
     Args:
         bm25: the BM25 parameters the collection was ingested with (default: the ingestor's default;
             a ``QdrantIngestor`` exposes its own as ``ingestor.bm25.config``).
+        model: instead of BM25, a learned sparse model: a loaded ``SparseEncoder`` (shared as it is) or its
+            name or folder (loaded on first use); documents use its document side, queries its query side.
 
-    Pass it with the ingestor's ``sparse_vector_name``::
+    Pass it with the name of the ingestor's sparse vector (``ingestor.sparse_vector_name`` for BM25,
+    ``ingestor.learned_sparse_vector_name`` for a learned model)::
 
         QdrantVectorStore(client=client, collection_name="docs", embedding=SBERTEmbeddings(...),
-                          sparse_embedding=SBERTSparseEmbeddings(), sparse_vector_name=ingestor.sparse_vector_name,
+                          sparse_embedding=SBERTSparseEmbeddings(model="out/splade"),
+                          sparse_vector_name=ingestor.learned_sparse_vector_name,
                           retrieval_mode=RetrievalMode.HYBRID)
 
     Raises:
-        ConfigError: ``bm25`` is not a :class:`~integrations.bm25.BM25Config`.
+        ConfigError: ``bm25`` is not a :class:`~integrations.bm25.BM25Config`; both ``bm25`` and ``model``;
+            ``model`` is neither a ``SparseEncoder`` nor a name.
         MissingDependencyError: ``langchain-qdrant`` is not installed.
     """
 
-    def __init__(self, bm25: BM25Config | None = None) -> None:
+    def __init__(self, bm25: BM25Config | None = None, *, model: SparseEncoder | str | Path | None = None) -> None:
         if bm25 is not None and not isinstance(bm25, BM25Config):
             raise ConfigError(f"bm25 must be a BM25Config, found {type(bm25).__name__}")
+        if bm25 is not None and model is not None:
+            raise ConfigError("pass bm25= (BM25 vectors) or model= (a learned sparse model), not both")
         self.bm25 = BM25Encoder(bm25)
+        self.encoder: SparseTextEncoder = self.bm25 if model is None else LearnedSparseEncoder(model)
 
     def embed_documents(self, texts: list[str]) -> list[SparseVector]:
-        """The document-side BM25 vector of each text (term-frequency weights; the IDF is the collection's)."""
+        """The document-side vector of each text (BM25: term-frequency weights, the IDF is the collection's)."""
         if isinstance(texts, str):
             raise TypeError("embed_documents expects a list of strings, found a single str: use embed_query")
-        return [SparseVector(indices=v.indices, values=v.values) for v in self.bm25.encode_documents(list(texts))]
+        return [_to_langchain(v) for v in self.encoder.encode_documents(list(texts))]
 
     def embed_query(self, text: str) -> SparseVector:
-        """The query-side BM25 vector of ``text`` (1.0 per distinct term)."""
+        """The query-side vector of ``text`` (BM25: 1.0 per distinct term)."""
         if not isinstance(text, str):
             raise TypeError(f"expected the query as a str, found {type(text).__name__}")
-        vector = self.bm25.encode_query(text)
-        return SparseVector(indices=vector.indices, values=vector.values)
+        return _to_langchain(self.encoder.encode_query(text))
+
+
+def _to_langchain(vector: SparseRow) -> SparseVector:
+    return SparseVector(indices=list(vector.indices), values=list(vector.values))

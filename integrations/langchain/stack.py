@@ -10,7 +10,8 @@ from langchain_core.retrievers import BaseRetriever
 from integrations.langchain.embeddings import SBERTEmbeddings
 from integrations.langchain.rerank import RerankingRetriever, SBERTReranker
 from integrations.qdrant import SPARSE_VECTOR_NAME
-from integrations.stack import qdrant_mode, recorded_reranker, recorded_stack
+from integrations.qdrant_points import LEARNED_SPARSE_VECTOR_NAME
+from integrations.stack import qdrant_search, recorded_reranker, recorded_sparse_model, recorded_stack
 from sbert_plugins.bm25 import BM25Config
 from sbert_plugins.encoder import SentenceEncoder
 from sbert_plugins.errors import missing_dependency
@@ -27,22 +28,25 @@ def stack_retriever(
     stack: bool = True,
     encoder: SentenceEncoder | None = None,
     sparse_vector_name: str = SPARSE_VECTOR_NAME,
+    learned_sparse_vector_name: str = LEARNED_SPARSE_VECTOR_NAME,
 ) -> BaseRetriever:
     """A LangChain retriever over a Qdrant collection that runs the stack recorded in ``model``'s folder.
 
-    The first stage is ``langchain_qdrant.QdrantVectorStore`` in the recorded mode (dense, BM25 sparse, or
-    hybrid by Qdrant's reciprocal rank fusion); with a recorded re-ranker, a :class:`RerankingRetriever` fetches
-    the candidates it was tuned over and mixes its scores with the bi-encoder's at the recorded weight.
+    The first stage is ``langchain_qdrant.QdrantVectorStore`` in the recorded mode (dense, sparse: BM25 or the
+    recorded learned sparse model, or hybrid by Qdrant's reciprocal rank fusion); with a recorded re-ranker, a
+    :class:`RerankingRetriever` fetches the candidates it was tuned over and mixes its scores with the
+    bi-encoder's at the recorded weight.
 
     Args:
         model: the folder ``finetune`` wrote (the bi-encoder and its ``stack.json``).
         client: a ``qdrant_client.QdrantClient`` holding ``collection_name`` (written by
-            :class:`~integrations.qdrant.QdrantIngestor`, with ``hybrid=True`` for BM25 stacks).
+            :class:`~integrations.qdrant.QdrantIngestor`, with ``hybrid=True`` for BM25 stacks and
+            ``sparse_model=`` the recorded learned sparse model for learned sparse ones).
         collection_name: the collection.
         k: documents per query.
         stack: ``False`` ignores the record: dense retrieval with the bi-encoder.
         encoder: the bi-encoder already loaded from ``model`` (default: loaded here).
-        sparse_vector_name: the collection's BM25 vector name.
+        sparse_vector_name, learned_sparse_vector_name: the collection's BM25 and learned sparse vector names.
 
     Returns:
         the retriever (``invoke(query)`` gives ``k`` Documents, best first).
@@ -60,11 +64,14 @@ def stack_retriever(
 
     encoder = encoder if encoder is not None else SentenceEncoder(str(model))
     record = recorded_stack(model, encoder) if stack else None
-    mode = qdrant_mode(record, model) if record is not None else "dense"
+    mode, sparse = qdrant_search(record) if record is not None else ("dense", None)
     options: dict[str, Any] = {}
-    if mode != "dense":
-        bm25 = BM25Config(**record.bm25) if record is not None and record.bm25 else None
+    if record is not None and sparse == "bm25":
+        bm25 = BM25Config(**record.bm25) if record.bm25 else None
         options = {"sparse_embedding": SBERTSparseEmbeddings(bm25), "sparse_vector_name": sparse_vector_name}
+    elif record is not None and sparse == "learned":
+        learned = SBERTSparseEmbeddings(model=recorded_sparse_model(record, model))
+        options = {"sparse_embedding": learned, "sparse_vector_name": learned_sparse_vector_name}
     store = QdrantVectorStore(
         client=client,
         collection_name=collection_name,

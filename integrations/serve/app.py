@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from integrations.learned_sparse import LearnedSparseEncoder
 from integrations.microbatch import MicroBatcher, QueueFullError
 from integrations.serve.engine import EmbeddingEngine
 from integrations.serve.gate import Gate, ServingState
@@ -21,6 +22,7 @@ from integrations.serve.protocol import (
 )
 from integrations.serve.rerank import RerankScorer
 from integrations.serve.settings import ServeSettings
+from integrations.serve.sparse import SparseEngine, parse_sparse_request, sparse_response
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.cross_encoder import CrossEncoder
 from sbert_plugins.loading import DEFAULT_MODEL
@@ -30,15 +32,21 @@ JSON = "application/json"
 
 
 def create_app(
-    encoder: SentenceEncoder, settings: ServeSettings | None = None, *, cross_encoder: CrossEncoder | None = None
+    encoder: SentenceEncoder,
+    settings: ServeSettings | None = None,
+    *,
+    cross_encoder: CrossEncoder | None = None,
+    sparse_encoder: LearnedSparseEncoder | None = None,
 ) -> FastAPI:
-    """Build the server's application around loaded models (``settings.model`` and ``settings.reranker``
-    only name them; :func:`load_app` loads them).
+    """Build the server's application around loaded models (``settings.model``, ``settings.reranker`` and
+    ``settings.sparse_model`` only name them; :func:`load_app` loads them).
 
     Args:
         encoder: the embedding model, used for inference only.
         settings: limits, API key and names (default: :class:`ServeSettings` defaults).
         cross_encoder: the re-ranker for ``POST /rerank`` (default: the embedding model's similarity).
+        sparse_encoder: the learned sparse model for ``POST /embed_sparse`` (:mod:`integrations.serve.sparse`;
+            default: none, the endpoint answers 404).
 
     Returns:
         the FastAPI app; ``app.state.serving`` is its :class:`ServingState` (set ``draining`` to refuse new
@@ -60,6 +68,10 @@ def create_app(
     metrics = ServerMetrics(lambda: batcher.queued_items)
     engine = EmbeddingEngine(encoder, batcher, metrics, max_tokens_per_batch=settings.max_tokens_per_batch)
     scorer = RerankScorer(engine, cross_encoder, fusion_weight=settings.fusion_weight, observer=metrics)
+    sparse_engine = None if sparse_encoder is None else SparseEngine(sparse_encoder, batcher, metrics)
+    sparse_id = None
+    if sparse_encoder is not None:
+        sparse_id = settings.sparse_model_id or str(settings.sparse_model or sparse_encoder.name)
     state = ServingState()
     overloaded = {"Retry-After": str(settings.retry_after_s)}
 
@@ -89,7 +101,7 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
         message = f"{request.method} {request.url.path}: {error.detail}; the endpoints are POST /v1/embeddings, "
-        message += "GET /v1/models, POST /rerank, GET /health, GET /metrics"
+        message += "GET /v1/models, POST /rerank, POST /embed_sparse, GET /health, GET /metrics"
         return await _api_error(request, ApiError(error.status_code, message, code="unknown_url"))
 
     @app.exception_handler(Exception)
@@ -112,6 +124,13 @@ def create_app(
         scores = await scorer.score(call.query, call.documents)
         return Response(rerank_response(call, scores, scorer.method), media_type=JSON)
 
+    @app.post("/embed_sparse")
+    async def embed_sparse(request: Request) -> Response:
+        call = parse_sparse_request(parse_json(await request.body()), model_id=sparse_id, settings=settings)
+        if sparse_engine is None:  # parse_sparse_request answers 404 first
+            raise ApiError(404, "no sparse model is served here", code="model_not_found")
+        return Response(sparse_response(await sparse_engine.embed(call.texts, call.kind)), media_type=JSON)
+
     @app.get("/v1/models")
     async def models() -> dict[str, object]:
         served = [
@@ -128,6 +147,8 @@ def create_app(
         ]
         if cross_encoder is not None:
             served.append({"id": reranker_id, "object": "model", "created": 0, "owned_by": "sbert-plugins"})
+        if sparse_id is not None:
+            served.append({"id": sparse_id, "object": "model", "created": 0, "owned_by": "sbert-plugins"})
         return {"object": "list", "data": served}
 
     @app.get("/health")
@@ -152,4 +173,10 @@ def load_app(settings: ServeSettings) -> FastAPI:
     cross_encoder = None
     if settings.reranker is not None:
         cross_encoder = CrossEncoder(settings.reranker, device=settings.device).eval()
-    return create_app(encoder, settings, cross_encoder=cross_encoder)
+    sparse_encoder = None
+    if settings.sparse_model is not None:
+        sparse_encoder = LearnedSparseEncoder(
+            settings.sparse_model, device=settings.device, precision=settings.precision
+        )
+        sparse_encoder.model.eval()  # loaded now: a bad folder fails at start, not at the first request
+    return create_app(encoder, settings, cross_encoder=cross_encoder, sparse_encoder=sparse_encoder)

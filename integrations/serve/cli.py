@@ -1,6 +1,7 @@
 """``sbert-plugins serve``: an OpenAI-compatible embeddings and re-rank server over one model.
 
 sbert-plugins serve --model path/to/model [--reranker path/to/cross-encoder [--fusion-weight W]]
+    [--sparse-model path/to/splade]
     [--host 127.0.0.1] [--port 8080] [--api-key KEY | $SBERT_PLUGINS_API_KEY]
 """
 
@@ -31,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--model-id", default=None, help="the model name clients send (default: --model as given)")
     parser.add_argument("--reranker", default=None, help="cross-encoder for /rerank (default: the model's similarity)")
     parser.add_argument("--reranker-id", default=None, help="the re-ranker's name for clients (default: --reranker)")
+    parser.add_argument(
+        "--sparse-model", default=None, help="a learned sparse model (SparseEncoder) for POST /embed_sparse"
+    )
+    parser.add_argument(
+        "--sparse-model-id", default=None, help="the sparse model's name for clients (default: --sparse-model)"
+    )
     fusion = parser.add_mutually_exclusive_group()
     fusion.add_argument(
         "--fusion-weight",
@@ -93,6 +100,8 @@ def _settings(args: argparse.Namespace, api_key: str | None) -> ServeSettings:
         model_id=args.model_id,
         reranker=args.reranker,
         reranker_id=args.reranker_id,
+        sparse_model=args.sparse_model,
+        sparse_model_id=args.sparse_model_id,
         fusion_weight=args.fusion_weight,
         host=args.host,
         port=args.port,

@@ -23,7 +23,7 @@ ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 OPEN_PATHS = frozenset({"/health"})
 """Paths answered without an API key."""
-ENDPOINTS = frozenset({"/v1/embeddings", "/v1/models", "/rerank", "/health", "/metrics"})
+ENDPOINTS = frozenset({"/v1/embeddings", "/v1/models", "/rerank", "/embed_sparse", "/health", "/metrics"})
 """Paths with their own metric label; every other path is counted as ``other``."""
 
 

@@ -133,7 +133,7 @@ def parse_embedding_request(
         ApiError: 400, 404 or 413 as the module docstring lists, naming the field at fault.
     """
     model = check_model(payload, model_id)
-    texts = _texts(payload.get("input"), "input", settings)
+    texts = parse_texts(payload.get("input"), "input", settings)
     encoding_format = payload.get("encoding_format") or "float"
     if encoding_format not in ("float", "base64"):
         raise ApiError(
@@ -161,8 +161,8 @@ def parse_rerank_request(payload: Mapping[str, Any], *, model_id: str, settings:
         ApiError: 400, 404 or 413 as the module docstring lists, naming the field at fault.
     """
     model = check_model(payload, model_id)
-    query = _texts(payload.get("query"), "query", settings, single=True)[0]
-    documents = _texts(payload.get("documents"), "documents", settings)
+    query = parse_texts(payload.get("query"), "query", settings, single=True)[0]
+    documents = parse_texts(payload.get("documents"), "documents", settings)
     top_n = payload.get("top_n")
     if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n <= 0):
         raise ApiError(400, f"top_n must be a positive integer (or null for all), found {top_n!r}", param="top_n")
@@ -174,7 +174,13 @@ def parse_rerank_request(payload: Mapping[str, Any], *, model_id: str, settings:
     return RerankCall(model, query, documents, top_n, return_documents)
 
 
-def _texts(value: Any, param: str, settings: ServeSettings, *, single: bool = False) -> list[str]:
+def parse_texts(value: Any, param: str, settings: ServeSettings, *, single: bool = False) -> list[str]:
+    """The texts of a request field: a string, or (unless ``single``) a non-empty list of strings, within
+    ``settings``' limits.
+
+    Raises:
+        ApiError: 400 (missing, mistyped, empty, token ids) or 413 (too many, too long), naming ``param``.
+    """
     if value is None:
         raise ApiError(400, f"{param} is required", param=param)
     if isinstance(value, str):

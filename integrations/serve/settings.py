@@ -23,6 +23,9 @@ class ServeSettings(BaseModel):
         reranker: a cross-encoder folder or id for ``POST /rerank`` (default: none; ``/rerank`` then
             scores with the embedding model's similarity).
         reranker_id: the name of the re-ranker for clients (default: ``reranker`` as given).
+        sparse_model: a learned sparse model (a ``SparseEncoder`` folder or id) for ``POST /embed_sparse``
+            (default: none; the endpoint then answers 404).
+        sparse_model_id: the name of the sparse model for clients (default: ``sparse_model`` as given).
         fusion_weight: with a ``reranker``, score by the project's fusion rule
             (:mod:`sbert_plugins.cross_encoder.fusion`): this share of the cross-encoder's standardised logit
             plus the rest of the embedding model's standardised similarity. ``"recorded"`` (default): the
@@ -58,6 +61,8 @@ class ServeSettings(BaseModel):
     model_id: str | None = None
     reranker: str | Path | None = None
     reranker_id: str | None = None
+    sparse_model: str | Path | None = None
+    sparse_model_id: str | None = None
     fusion_weight: float | Literal["recorded"] | None = "recorded"
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 HEARTBEAT = "/api/v2/heartbeat"
 
@@ -103,3 +104,13 @@ def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_splade_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SPLADE folder (MLM head on the tiny BERT's tied embeddings, max pooling, relu) built once per session."""
+    sparse = pytest.importorskip("sbert_plugins.sparse")
+    folder = tmp_path_factory.mktemp("tiny-splade") / "model"
+    torch.manual_seed(0)  # the MLM head's transform is initialised fresh
+    sparse.SparseEncoder.from_transformer(tiny_model_dir, device="cpu").save(folder)
+    return folder

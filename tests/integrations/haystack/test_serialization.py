@@ -51,6 +51,10 @@ def non_default_components(model: str, reranker: str) -> list[Any]:
         SBERTDocumentEmbedder(**dense, progress_bar=False, meta_fields_to_embed=["title"], embedding_separator=" "),
         SBERTSparseTextEmbedder(bm25=BM25),
         SBERTSparseDocumentEmbedder(bm25=BM25, meta_fields_to_embed=["title"], embedding_separator=" "),
+        SBERTSparseTextEmbedder(model=model, device=DEVICE),
+        SBERTSparseDocumentEmbedder(
+            model=model, device=DEVICE, meta_fields_to_embed=["title"], embedding_separator=" "
+        ),
         SBERTRanker(
             model=reranker,
             top_k=3,
@@ -77,10 +81,16 @@ def test_every_component_round_trips_every_init_parameter(tmp_path: Path) -> Non
         assert set(data["init_parameters"]) == names, type(component).__name__
         rebuilt = type(component).from_dict(data)
         assert rebuilt.to_dict() == data
+        # A sparse embedder takes BM25 settings or a learned model (and its device): each variant sets its own.
+        unset = set()
+        if isinstance(component, (SBERTSparseTextEmbedder, SBERTSparseDocumentEmbedder)):
+            unset = {"model", "device"} if component.model is None else {"bm25"}
         for name in names:
             default = inspect.signature(type(component).__init__).parameters[name].default
             assert getattr(rebuilt, name) == getattr(component, name)
-            if name != "model_type":  # fusion needs the default, a cross-encoder; bi_encoder is set below
+            if (
+                name != "model_type" and name not in unset
+            ):  # fusion needs the default, a cross-encoder; bi_encoder is set below
                 assert getattr(rebuilt, name) != default, f"{type(component).__name__}.{name} kept its default"
     bi_encoder = SBERTRanker(model="r", model_type="bi_encoder")
     assert SBERTRanker.from_dict(bi_encoder.to_dict()).model_type == "bi_encoder"
