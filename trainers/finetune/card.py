@@ -34,6 +34,7 @@ def write_outputs(
     kept: str,
     training: Mapping[str, float],
     reranker_training: Mapping[str, float] | None = None,
+    sparse: Mapping[str, Any] | None = None,
     timings: Mapping[str, float],
     cpu_timings: Mapping[str, float],
 ) -> dict[str, Any]:
@@ -62,6 +63,7 @@ def write_outputs(
         },
         "training": {k: v for k, v in training.items() if k not in ("rows", "negatives_per_row")},
         "reranker_training": dict(reranker_training) if reranker_training is not None else None,
+        "sparse": dict(sparse) if sparse is not None else None,
         "timings_s": dict(timings),
         "cpu_s": dict(cpu_timings),
         "config": config.model_dump(mode="json"),
@@ -80,6 +82,14 @@ def reranked_rows(report: Mapping[str, Any]) -> list[tuple[str, Mapping[str, flo
         (f"{report['kept']} + re-ranker", report["reranked"]),
         (f"{report['kept']} + re-ranker mix (weight {report['fusion_weight']:.2f})", report["fused"]),
     ]
+
+
+def sparse_rows(report: Mapping[str, Any]) -> list[tuple[str, Mapping[str, float]]]:
+    """(row name, dev metrics) of the learned sparse base and fine-tuned models, when the run trained one."""
+    sparse = report.get("sparse")
+    if not sparse:
+        return []
+    return [("sparse base", sparse["base"]), (f"sparse fine-tuned (kept: {sparse['kept']})", sparse["fine_tuned"])]
 
 
 def stack_rows(report: Mapping[str, Any]) -> list[tuple[str, float, Mapping[str, float]]]:
@@ -136,6 +146,7 @@ def render_card(report: Mapping[str, Any]) -> str:
     ]
     rows = [("base", report["base"]), ("fine-tuned", report["fine_tuned"])]
     rows += [(f"{name}, top {config['rerank_top_k']}", metrics) for name, metrics in reranked_rows(report)]
+    rows += sparse_rows(report)
     for name, metrics in rows:
         lines.append(f"| {name} | " + " | ".join(f"{metrics[k]:.4f}" for k in HEADLINE) + " |")
     lines += _stack_lines(report)

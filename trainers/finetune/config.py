@@ -67,6 +67,17 @@ class FinetuneConfig(BaseModel):
             sparse and dense + learned sparse, each also followed by the re-ranker when there is one) on the
             validation queries and record the best in ``stack.json`` beside the model
             (:mod:`sbert_plugins.stack_record`). Always on with ``reranker_output`` or ``sparse_base``.
+        sparse_base: also fine-tune a learned sparse model (:mod:`trainers.finetune.sparse`): a SparseEncoder
+            folder as it is, or a transformer folder (e.g. all-MiniLM-L6-v2) made into inference-free SPLADE whose
+            query weights start as the corpus's token IDF. The better of base and fine-tuned by dev nDCG@10 is
+            kept in ``<output>/sparse``, and the stacks with a learned sparse side are compared too.
+        sparse_epochs, sparse_learning_rate: its training (SpladeLoss around SparseMultipleNegativesRankingLoss,
+            on the bi-encoder's rows and batch size).
+        sparse_document_regularizer: SpladeLoss's FLOPS weight on documents (higher: fewer active dimensions,
+            smaller index; queries of an inference-free model are not regularised).
+        sparse_pseudo_queries: also train the sparse model on this many (title, text) pairs of titled corpus
+            documents (a seeded sample leaving out documents relevant to dev or validation queries, with
+            negatives mined for the title by the base bi-encoder).
         max_seq_length: truncate texts for the bi-encoder to this many tokens (``None``: the model's).
         precision: training arithmetic of both models: ``fp32``, or ``bf16`` autocast (on SciFact with 2
             CPU cores with AMX the training phase took 331 s instead of 426 s). Evaluation runs in fp32.
@@ -103,6 +114,11 @@ class FinetuneConfig(BaseModel):
     reranker_first_stage_scale: float | None = Field(None, gt=0)
     reranker_validation_ratio: float = Field(0.1, gt=0, lt=1)
     choose_stack: bool = False
+    sparse_base: str | None = None
+    sparse_epochs: int = Field(1, ge=1)
+    sparse_learning_rate: float = Field(2e-5, gt=0)
+    sparse_document_regularizer: float = Field(3e-4, ge=0)
+    sparse_pseudo_queries: int = Field(0, ge=0)
     max_seq_length: int | None = Field(None, ge=8)
     precision: Literal["fp32", "bf16"] = "fp32"
     eval_batch_size: int = Field(32, ge=1)
@@ -118,7 +134,7 @@ class FinetuneConfig(BaseModel):
     @property
     def compares_stacks(self) -> bool:
         """Whether the run keeps validation queries and chooses a retrieval stack on them."""
-        return self.choose_stack or self.reranker_output is not None
+        return self.choose_stack or self.reranker_output is not None or self.sparse_base is not None
 
     @model_validator(mode="after")
     def _check(self) -> FinetuneConfig:
@@ -134,12 +150,15 @@ class FinetuneConfig(BaseModel):
         decisive["reranker"] = self.reranker_output is not None
         if not decisive["reranker"]:  # runs recorded before the setting existed still resume
             del decisive["reranker_pseudo_queries"]
-            if not decisive["choose_stack"]:
+            if not decisive["choose_stack"] and decisive["sparse_base"] is None:
                 del decisive["reranker_validation_ratio"]
         if not decisive["reranker"] or decisive["reranker_first_stage_scale"] is None:  # likewise
             del decisive["reranker_first_stage_scale"]
         if not decisive["choose_stack"]:  # likewise
             del decisive["choose_stack"]
+        if decisive["sparse_base"] is None:  # likewise
+            for name in [key for key in decisive if key.startswith("sparse_")]:
+                del decisive[name]
         if decisive["precision"] == "fp32":  # runs recorded before the setting existed trained in fp32
             del decisive["precision"]
         return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]

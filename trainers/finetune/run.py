@@ -22,7 +22,7 @@ import torch
 from sbert_plugins.encoder import SentenceEncoder
 from sbert_plugins.errors import ModelNotFoundError
 from sbert_plugins.loading import packaged_default_path
-from sbert_plugins.modules import Router
+from sbert_plugins.sparse import SparseEncoder
 from sbert_plugins.stack_record import write_stack_record
 from trainers.checkpoint import CHECKPOINTS_DIR, list_checkpoints
 from trainers.config import TrainingConfig
@@ -41,8 +41,15 @@ from trainers.finetune.evaluation import (
     score_heads,
     top_ranked,
 )
-from trainers.finetune.mining import bi_encoder_rows, mine_hard_negatives, title_rows
+from trainers.finetune.mining import bi_encoder_rows, mine_hard_negatives, query_document_mapping, title_rows
 from trainers.finetune.pairs import RetrievalData, read_pairs
+from trainers.finetune.sparse import (
+    SPARSE_DIR,
+    evaluate_sparse,
+    load_sparse_base,
+    sparse_report,
+    train_sparse,
+)
 from trainers.finetune.split import split_queries
 from trainers.finetune.stack_choice import compare_run_stacks, stack_record
 from trainers.finetune.state import RunState
@@ -132,6 +139,7 @@ def finetune(
         _write_fusion_record(config, output, reranked["fusion_weight"])
         logger.info("%s model + re-ranker: %s", kept, _headline(reranked["reranked"]))
         logger.info("%s model + mix (weight %.2f): %s", kept, reranked["fusion_weight"], _headline(reranked["fused"]))
+    sparse = _sparse_phases(state, data, config, train_ids, dev_ids, ranked_ids, base, callbacks)
     stacks = record = None
     if config.compares_stacks:
         chosen_run = tuned if kept == "fine-tuned" else base
@@ -146,6 +154,7 @@ def finetune(
                 chosen_run,
                 reranked,
                 load_kept=lambda: _load_encoder(str(output), config),
+                sparse=sparse["rankings"] if sparse is not None else None,
             ),
         )
         record = stack_record(config, output, stacks)
@@ -166,6 +175,7 @@ def finetune(
                 kept=kept,
                 training=training,
                 reranker_training=reranker_training,
+                sparse=sparse["report"] if sparse is not None else None,
                 timings=state.timings,
                 cpu_timings=state.cpu_timings,
             )
@@ -175,9 +185,75 @@ def finetune(
 
     state.publish(write_reports)
     state.finish()  # the previous run's files that this one did not write again go now
-    for leftover in ("bi-encoder", "reranker"):  # weights and checkpoints are in the outputs now
+    for leftover in ("bi-encoder", "reranker", SPARSE_DIR):  # weights and checkpoints are in the outputs now
         shutil.rmtree(state.work / leftover, ignore_errors=True)
     return reports[0]
+
+
+def _sparse_phases(
+    state: RunState,
+    data: RetrievalData,
+    config: FinetuneConfig,
+    train_ids: list[str],
+    dev_ids: list[str],
+    ranked_ids: list[str],
+    base: dict[str, Any],
+    callbacks: Sequence[Callback],
+) -> dict[str, Any] | None:
+    """With ``sparse_base``: evaluate the sparse base, train it on the bi-encoder's rows (and title pseudo-queries),
+    evaluate again and publish the better in ``<output>/sparse`` (:mod:`trainers.finetune.sparse`). Returns its
+    ``report`` for metrics.json and the kept model's ``rankings`` of the dev and validation queries."""
+    if config.sparse_base is None:
+        return None
+    depth = max(RANK_DEPTH, config.rerank_top_k)
+    texts = list(data.corpus.values())
+    sparse_base = _phase(
+        state,
+        "sparse_base_eval",
+        lambda: evaluate_sparse(load_sparse_base(config, texts), data, dev_ids, ranked_ids, depth=depth),
+    )
+    logger.info("sparse base: %s", _headline(sparse_base["metrics"]))
+    work = state.work / SPARSE_DIR
+
+    def train() -> dict[str, float]:
+        rows = bi_encoder_rows(
+            train_ids,
+            data.queries,
+            data.corpus,
+            data.relevant,
+            base["negatives"],
+            num_negatives=config.hard_negatives,
+            seed=config.seed + 3,
+        )
+        title_negatives = base.get("title_negatives", {})
+        titles = list(title_negatives)[: config.sparse_pseudo_queries]
+        rows += title_rows(titles, data.titled, title_negatives, num_negatives=config.hard_negatives)
+        return train_sparse(load_sparse_base(config, texts), rows, config, work, callbacks)
+
+    sparse_training = _phase(state, "sparse_train", train)
+
+    def evaluate_trained() -> dict[str, Any]:
+        model = SparseEncoder(str(work))
+        if config.max_seq_length is not None:
+            model.max_seq_length = config.max_seq_length
+        return evaluate_sparse(model, data, dev_ids, ranked_ids, depth=depth)
+
+    sparse_tuned = _phase(state, "sparse_fine_tuned_eval", evaluate_trained)
+    logger.info("sparse fine-tuned: %s", _headline(sparse_tuned["metrics"]))
+
+    def keep_better() -> str:
+        better = sparse_tuned["metrics"][PRIMARY] > sparse_base["metrics"][PRIMARY]
+        model = SparseEncoder(str(work)) if better else load_sparse_base(config, texts)
+        state.publish(lambda folder: model.save(folder / SPARSE_DIR))
+        return "fine-tuned" if better else "base"
+
+    sparse_kept = _phase(state, "sparse_keep_better", keep_better)
+    logger.info("kept the %s sparse model", sparse_kept)
+    kept_run = sparse_tuned if sparse_kept == "fine-tuned" else sparse_base
+    return {
+        "report": sparse_report(sparse_base, sparse_tuned, sparse_kept, sparse_training),
+        "rankings": kept_run["rankings"],
+    }
 
 
 def _phase(state: RunState, name: str, run: Any) -> Any:
@@ -213,12 +289,17 @@ def _split(data: RetrievalData, config: FinetuneConfig) -> list[list[str]]:
 
 
 def _pseudo_query_documents(data: RetrievalData, config: FinetuneConfig, held_out: list[str]) -> list[str]:
-    """A seeded sample of the documents with a title, none relevant to a dev or validation query."""
-    if config.reranker_output is None or not config.reranker_pseudo_queries:
+    """A seeded sample of the documents with a title, none relevant to a dev or validation query: as many as the
+    re-ranker or the sparse model takes (each takes the first of them it needs)."""
+    wanted = max(
+        config.reranker_pseudo_queries if config.reranker_output is not None else 0,
+        config.sparse_pseudo_queries if config.sparse_base is not None else 0,
+    )
+    if not wanted:
         return []
     excluded = {d for q in held_out for d in data.relevant[q]}
     candidates = [d for d in data.titled if d not in excluded]
-    return random.Random(config.seed + 2).sample(candidates, min(config.reranker_pseudo_queries, len(candidates)))
+    return random.Random(config.seed + 2).sample(candidates, min(wanted, len(candidates)))
 
 
 def _base_name(config: FinetuneConfig) -> str:
@@ -414,7 +495,8 @@ def _train_reranker(
         seed=config.seed + 1,
     )
     query_rows = len(rows)
-    rows += title_rows(list(title_negatives), data.titled, title_negatives, num_negatives=config.hard_negatives)
+    titles = list(title_negatives)[: config.reranker_pseudo_queries]
+    rows += title_rows(titles, data.titled, title_negatives, num_negatives=config.hard_negatives)
     torch.manual_seed(config.seed)  # the fresh head's initial weights
     reranker = CrossEncoder(_base_name(config), num_labels=1)
     reranker.max_length = min(config.reranker_max_length, reranker.max_length)  # never past the model's limit
@@ -505,11 +587,3 @@ def _evaluate_reranker(
         "fusion_weight": weight,
         "logits": logits,
     }
-
-
-def query_document_mapping(model: SentenceEncoder, columns: Sequence[str]) -> dict[str, str]:
-    """For a model with a Router: the ``query`` column takes the query route, the others the document
-    route (so both branches train); an empty mapping for other models."""
-    if not isinstance(model[0], Router):
-        return {}
-    return {column: "query" if column == "query" else "document" for column in columns}

@@ -16,6 +16,7 @@ from sbert_plugins.stack_record import StackRecord
 from trainers.finetune.config import FinetuneConfig
 from trainers.finetune.evaluation import PRIMARY, RANK_DEPTH
 from trainers.finetune.pairs import RetrievalData
+from trainers.finetune.sparse import SPARSE_DIR
 from trainers.finetune.stacks import bm25_rankings, compare_stacks, first_stages
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def compare_run_stacks(
     reranked: dict[str, Any] | None,
     *,
     load_kept: Callable[[], Any],
+    sparse: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """Rank the validation and dev queries with every first stage and compare the stacks
     (:func:`trainers.finetune.stacks.compare_stacks`).
@@ -40,6 +42,7 @@ def compare_run_stacks(
         chosen: the kept bi-encoder's evaluation (its ``rankings`` of every validation and dev query).
         reranked: the re-ranker's evaluation (its ``logits`` of the dense candidates are reused), or ``None``.
         load_kept: loads the kept bi-encoder (for the fusion rule's first-stage scores of other candidates).
+        sparse: the kept learned sparse model's rankings of the validation and dev queries (``None``: none).
 
     Returns:
         as :func:`~trainers.finetune.stacks.compare_stacks`.
@@ -50,7 +53,7 @@ def compare_run_stacks(
     dense = {q: chosen["rankings"][q]["ids"] for q in ranked_ids}
     index = BM25Index([data.corpus[d] for d in corpus_ids])
     bm25 = bm25_rankings(index, corpus_ids, {q: data.queries[q] for q in ranked_ids}, depth)
-    stages = first_stages(dense, bm25, None, depth)
+    stages = first_stages(dense, bm25, sparse, depth)
     if config.reranker_output is None or reranked is None:
         return compare_stacks(stages, data.relevant, validation_ids, dev_ids, top_k=config.rerank_top_k)
     from sbert_plugins.cross_encoder import CrossEncoder
@@ -112,9 +115,17 @@ def stack_record(config: FinetuneConfig, kept: Path, stacks: dict[str, Any]) -> 
     if chosen != first_stage and config.reranker_output is not None:
         reranker = os.path.relpath(Path(config.reranker_output).resolve(), kept.resolve())
         reranker_fingerprint = CrossEncoder(config.reranker_output).fingerprint
+    sparse_model = sparse_fingerprint = None
+    if "sparse" in first_stage.split("+"):
+        from sbert_plugins.sparse import SparseEncoder
+
+        sparse_model = SPARSE_DIR
+        sparse_fingerprint = SparseEncoder(str(kept / SPARSE_DIR)).fingerprint
     return StackRecord(
         first_stage=first_stage,
         dense_fingerprint=SentenceEncoder(kept).fingerprint,
+        sparse_model=sparse_model,
+        sparse_fingerprint=sparse_fingerprint,
         reranker=reranker,
         reranker_fingerprint=reranker_fingerprint,
         fusion_weight=stacks["fusion_weight"] if reranker is not None else None,
