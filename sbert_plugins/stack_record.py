@@ -12,13 +12,12 @@ default; a model whose fingerprint no longer matches (re-trained since) makes th
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from sbert_plugins._atomic import write_bytes_atomically
+from sbert_plugins._jsonio import read_json, write_json
 from sbert_plugins.errors import ConfigError
 
 STACK_FILE = "stack.json"
@@ -129,7 +128,7 @@ def write_stack_record(folder: str | Path, record: StackRecord) -> Path:
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no such folder; save the model there before its stack record")
     path = folder / STACK_FILE
-    write_bytes_atomically(path, (json.dumps(asdict(record), indent=2) + "\n").encode("utf-8"))
+    write_json(path, asdict(record))
     return path
 
 
@@ -142,12 +141,7 @@ def read_stack_record(folder: str | Path) -> StackRecord | None:
     path = Path(folder) / STACK_FILE
     if not path.is_file():
         return None
-    try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc}); delete it, or re-run finetune") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    data = read_json(path)
     if data.get("version") != STACK_RECORD_VERSION:
         raise ConfigError(
             f"{path}: record version {data.get('version')!r}, this version reads {STACK_RECORD_VERSION}; "

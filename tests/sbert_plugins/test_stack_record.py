@@ -59,7 +59,7 @@ def test_invalid_records_are_refused(overrides: dict[str, object], message: str)
 
 def test_damaged_or_foreign_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / STACK_FILE).write_text("{not json", encoding="utf-8")
-    with pytest.raises(ConfigError, match="not valid JSON"):
+    with pytest.raises(ConfigError, match="invalid JSON"):
         read_stack_record(tmp_path)
     (tmp_path / STACK_FILE).write_text(json.dumps({"version": 99}), encoding="utf-8")
     with pytest.raises(ConfigError, match="record version 99"):

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sbert_plugins.errors import ConfigError
+from trainers.config import TrainingConfig
 
 
 class FinetuneConfig(BaseModel):
@@ -143,6 +144,27 @@ class FinetuneConfig(BaseModel):
         if self.mining_depth <= self.skip_top and self.hard_negatives:
             raise ValueError(f"mining_depth ({self.mining_depth}) must exceed skip_top ({self.skip_top})")
         return self
+
+    def ranking_training(
+        self, output_dir: str, *, epochs: int, learning_rate: float, router_mapping: dict[str, str]
+    ) -> TrainingConfig:
+        """The Trainer settings of a retrieval model trained on (query, positive, negatives) rows (the bi-encoder
+        and the sparse model): no-duplicates batches of ``batch_size``, this run's warm-up, precision, seed and
+        checkpoints, at the given epochs and learning rate."""
+        return TrainingConfig(
+            output_dir=output_dir,
+            epochs=epochs,
+            batch_size=self.batch_size,
+            learning_rate=learning_rate,
+            warmup_ratio=self.warmup_ratio,
+            batch_sampler="no_duplicates",
+            precision=self.precision,
+            seed=self.seed,
+            save_steps=self.checkpoint_steps,
+            save_total_limit=1,
+            show_progress=self.show_progress,
+            router_mapping=router_mapping,
+        )
 
     def fingerprint(self) -> str:
         """A hash of the settings that decide the results (not where they go or how they are shown)."""

@@ -410,18 +410,10 @@ def _train(
         seed=config.seed,
     )
     model = _load_encoder(_base_name(config), config)
-    settings = TrainingConfig(
-        output_dir=str(work),
+    settings = config.ranking_training(
+        str(work),
         epochs=config.epochs,
-        batch_size=config.batch_size,
         learning_rate=config.learning_rate,
-        warmup_ratio=config.warmup_ratio,
-        batch_sampler="no_duplicates",
-        precision=config.precision,
-        seed=config.seed,
-        save_steps=config.checkpoint_steps,
-        save_total_limit=1,
-        show_progress=config.show_progress,
         router_mapping=query_document_mapping(model, list(rows[0])),
     )
     loss: MultipleNegativesRankingLoss = (

@@ -26,7 +26,6 @@ from sbert_plugins.loading import MODEL_CONFIG_FILE
 from sbert_plugins.sparse import SparseEncoder
 from sbert_plugins.sparse.sparse_static_embedding import SparseStaticEmbedding
 from trainers.checkpoint import CHECKPOINTS_DIR, list_checkpoints
-from trainers.config import TrainingConfig
 from trainers.finetune.config import FinetuneConfig
 from trainers.finetune.evaluation import CUTOFFS
 from trainers.finetune.mining import query_document_mapping
@@ -116,18 +115,10 @@ def train_sparse(
     """Train ``model`` on ``rows`` (``query``, ``positive``, ``negative_*`` columns) with SpladeLoss around
     SparseMultipleNegativesRankingLoss (queries through the query route, the rest through the document route);
     the trained model is saved in ``work``."""
-    settings = TrainingConfig(
-        output_dir=str(work),
+    settings = config.ranking_training(
+        str(work),
         epochs=config.sparse_epochs,
-        batch_size=config.batch_size,
         learning_rate=config.sparse_learning_rate,
-        warmup_ratio=config.warmup_ratio,
-        batch_sampler="no_duplicates",
-        precision=config.precision,
-        seed=config.seed,
-        save_steps=config.checkpoint_steps,
-        save_total_limit=1,
-        show_progress=config.show_progress,
         router_mapping=query_document_mapping(model, list(rows[0])),
     )
     loss = SpladeLoss(
