@@ -182,3 +182,50 @@ def test_a_stack_whose_models_changed_is_refused(trained: dict[str, Any], capsys
     assert CrossEncoder(str(trained["reranker"])).fingerprint != "1" * 16
     code, _, err = _search(capsys, trained)
     assert code == 2 and "re-ranker ../reranker had fingerprint 1111111111111111" in err
+
+
+def test_a_learned_sparse_stack_searches_the_learned_vectors(
+    trained: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sbert_plugins.sparse import SparseEncoder
+    from tests.sbert_plugins.sparse.conftest import build_hf_folder
+
+    sparse = SparseEncoder.from_transformer(build_hf_folder(tmp_path / "mlm", mlm_head=True), inference_free=True)
+    sparse.save(trained["model"] / "sparse")
+    with QdrantIngestor(
+        str(trained["model"]), "learned", path=trained["qdrant"], sparse_model=str(trained["model"] / "sparse")
+    ) as ingestor:
+        ingestor.ingest([{"id": k, "text": v} for k, v in INDEXED.items()], show_progress=False)
+    fingerprint = SparseEncoder(str(trained["model"] / "sparse")).fingerprint
+    _with_stack(
+        trained,
+        first_stage="dense+sparse",
+        dense_fingerprint=SentenceEncoder(str(trained["model"])).fingerprint,
+        sparse_model="sparse",
+        sparse_fingerprint=fingerprint,
+        reranker=None,
+        reranker_fingerprint=None,
+        fusion_weight=None,
+        bm25=None,
+    )
+    argv = ["search", QUESTION, "--model", str(trained["model"]), "--qdrant", str(trained["qdrant"])]
+    argv += ["--collection", "learned", "-k", "10", "--json"]  # LangChain's hybrid fetches k per side: all 10
+    assert main(argv) == 0
+    recorded = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--mode", "hybrid", "--sparse", "learned"]) == 0
+    assert recorded == json.loads(capsys.readouterr().out)
+
+    from qdrant_client import QdrantClient
+
+    from integrations.langchain import stack_retriever
+
+    client = QdrantClient(path=str(trained["qdrant"]))
+    try:
+        docs = stack_retriever(trained["model"], client=client, collection_name="learned", k=10).invoke(QUESTION)
+    finally:
+        client.close()
+    assert [d.page_content for d in docs] == [h["text"] for h in recorded]
+
+    _with_stack(trained, sparse_fingerprint="2" * 16)
+    assert main(argv) == 2
+    assert "learned sparse model sparse had fingerprint 2222222222222222" in capsys.readouterr().err
