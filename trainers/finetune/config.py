@@ -79,6 +79,8 @@ class FinetuneConfig(BaseModel):
         sparse_pseudo_queries: also train the sparse model on this many (title, text) pairs of titled corpus
             documents (a seeded sample leaving out documents relevant to dev or validation queries, with
             negatives mined for the title by the base bi-encoder).
+        sparse_init_active_dims: when ``sparse_base`` has no masked-LM head, the head built for it starts with
+            about this many active tokens per document (:func:`trainers.finetune.sparse.init_fresh_head`).
         max_seq_length: truncate texts for the bi-encoder to this many tokens (``None``: the model's).
         precision: training arithmetic of both models: ``fp32``, or ``bf16`` autocast (on SciFact with 2
             CPU cores with AMX the training phase took 331 s instead of 426 s). Evaluation runs in fp32.
@@ -120,6 +122,7 @@ class FinetuneConfig(BaseModel):
     sparse_learning_rate: float = Field(2e-5, gt=0)
     sparse_document_regularizer: float = Field(3e-4, ge=0)
     sparse_pseudo_queries: int = Field(0, ge=0)
+    sparse_init_active_dims: int = Field(256, ge=1)
     max_seq_length: int | None = Field(None, ge=8)
     precision: Literal["fp32", "bf16"] = "fp32"
     eval_batch_size: int = Field(32, ge=1)

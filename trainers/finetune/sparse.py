@@ -3,8 +3,12 @@
 The base is a ``SparseEncoder`` folder as it is, or any other transformer folder turned into an inference-free
 SPLADE model (:meth:`sbert_plugins.sparse.SparseEncoder.from_transformer` with ``inference_free=True``: queries
 are weighted tokens, no transformer; documents go through the transformer and its masked-LM head). Its query
-weights start as the corpus's IDF of each token (the BM25 rule, :func:`sbert_plugins.bm25.bm25_idf`), so the
-untrained model already ranks like a BM25 over word pieces. Training uses SpladeLoss around
+weights start as the corpus's IDF of each token (the BM25 rule, :func:`sbert_plugins.bm25.bm25_idf`). A
+checkpoint without a masked-LM head (a sentence-embedding model such as all-MiniLM-L6-v2) gets a head whose
+decoder is the tied word embeddings; a freshly drawn transform in front of it scores noise (dev nDCG@10 near
+0), so :func:`init_fresh_head` makes the transform the identity (each position's hidden state is scored
+against every word embedding) and sets the output bias so that documents start with about
+``sparse_init_active_dims`` active tokens. Training uses SpladeLoss around
 SparseMultipleNegativesRankingLoss on the bi-encoder's rows (pairs with the base bi-encoder's mined negatives,
 plus title pseudo-queries); the better of base and fine-tuned by dev nDCG@10 is kept in ``<output>/sparse``.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,6 +29,7 @@ from sbert_plugins.bm25 import bm25_idf
 from sbert_plugins.evaluation.metrics import retrieval_metrics
 from sbert_plugins.loading import MODEL_CONFIG_FILE
 from sbert_plugins.sparse import SparseEncoder
+from sbert_plugins.sparse.mlm_transformer import MLMTransformer
 from sbert_plugins.sparse.sparse_static_embedding import SparseStaticEmbedding
 from trainers.checkpoint import CHECKPOINTS_DIR, list_checkpoints
 from trainers.finetune.config import FinetuneConfig
@@ -64,9 +70,53 @@ def load_sparse_base(config: FinetuneConfig, corpus: Sequence[str]) -> SparseEnc
         static = next(m for m in model.modules() if isinstance(m, SparseStaticEmbedding))
         with torch.no_grad():
             static.weight.copy_(token_idf(static, corpus))
+        if config.max_seq_length is not None:
+            model.max_seq_length = config.max_seq_length
+        if not has_mlm_head(config.sparse_base):
+            init_fresh_head(model, corpus, active_dims=config.sparse_init_active_dims, seed=config.seed)
     if config.max_seq_length is not None:
         model.max_seq_length = config.max_seq_length
     return model
+
+
+def has_mlm_head(folder: str | Path) -> bool:
+    """Whether the checkpoint in ``folder`` holds masked-LM head weights (``cls.predictions.*`` in its
+    safetensors files; a folder without them, or with pickled weights only, counts as headless)."""
+    from safetensors import safe_open
+
+    for path in Path(folder).glob("*.safetensors"):
+        with safe_open(str(path), framework="pt") as weights:
+            if any("predictions" in key or "lm_head" in key for key in weights.keys()):  # noqa: SIM118
+                return True
+    return False
+
+
+def init_fresh_head(model: SparseEncoder, corpus: Sequence[str], *, active_dims: int, seed: int) -> None:
+    """Make a freshly built BERT masked-LM head start from the encoder's own representation: the transform's
+    dense layer becomes the identity, and the output bias a constant chosen on a seeded sample of ``corpus``
+    (64 texts) so that a document's max-pooled logits exceed it on about ``active_dims`` tokens. Heads of other
+    shapes are left as built (with a warning)."""
+    mlm = next(m for m in model.modules() if isinstance(m, MLMTransformer))
+    head: Any = next((m for m in mlm.modules() if hasattr(m, "transform") and hasattr(m, "decoder")), None)
+    dense = getattr(getattr(head, "transform", None), "dense", None)
+    if head is None or not isinstance(dense, torch.nn.Linear) or dense.in_features != dense.out_features:
+        logger.warning("the masked-LM head of %s is not BERT's: left as built", type(mlm.auto_model).__name__)
+        return
+    sample = random.Random(seed).sample(list(corpus), min(64, len(corpus)))
+    with torch.no_grad():
+        dense.weight.copy_(torch.eye(dense.in_features))
+        dense.bias.zero_()
+        head.bias.zero_()
+        features = mlm.tokenize(sample)
+        logits = mlm(features)["token_embeddings"].float()
+        masked = logits.masked_fill(features["attention_mask"].unsqueeze(-1) == 0, float("-inf"))
+        pooled = masked.max(dim=1).values.flatten()
+        chosen = pooled[torch.randperm(len(pooled), generator=torch.Generator().manual_seed(seed))[:1_000_000]]
+        threshold = torch.quantile(chosen, 1.0 - active_dims / logits.shape[-1])
+        head.bias.fill_(-float(threshold))
+    logger.info(
+        "fresh masked-LM head: identity transform, output bias %.3f (~%d active tokens)", -threshold, active_dims
+    )
 
 
 def token_idf(static: SparseStaticEmbedding, corpus: Sequence[str]) -> torch.Tensor:

@@ -69,3 +69,22 @@ def test_finetune_with_a_sparse_base(tiny_model_dir: Path, pair_files: tuple[Pat
     assert not (out / ".finetune" / SPARSE_DIR).exists()  # the training folder is cleaned up
     card = (out / "README.md").read_text()
     assert "| sparse base |" in card and "dense+sparse" in card
+
+
+def test_a_headless_base_gets_an_identity_head_with_the_asked_sparsity(tmp_path: Path) -> None:
+    from sbert_plugins.sparse.mlm_transformer import MLMTransformer
+    from trainers.finetune.sparse import has_mlm_head
+
+    headless, headed = (
+        build_hf_folder(tmp_path / "bert", mlm_head=False),
+        build_hf_folder(tmp_path / "mlm", mlm_head=True),
+    )
+    assert not has_mlm_head(headless) and has_mlm_head(headed)
+    corpus = ["the dog eats bread in the kitchen", "a man plays guitar in the park", "the moon is big at night"] * 8
+    config = FinetuneConfig(output=str(tmp_path / "out"), sparse_base=str(headless), sparse_init_active_dims=20)
+    model = load_sparse_base(config, corpus)
+    mlm = next(m for m in model.modules() if isinstance(m, MLMTransformer))
+    dense = next(m for m in mlm.modules() if hasattr(m, "transform")).transform.dense
+    assert torch.equal(dense.weight.detach(), torch.eye(dense.in_features))
+    active = model.encode_documents(corpus[:3]).to_dense().gt(0).sum(dim=1).float().mean()
+    assert 10 <= float(active) <= 30  # about the 20 asked for (set on the sample, over a 200-token vocabulary)
