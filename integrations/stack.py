@@ -6,8 +6,9 @@ Qdrant collection. ``sbert-plugins search``, :func:`integrations.langchain.stack
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.stack_record import StackRecord, check_stack_models, read_stack_record
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from sbert_plugins.encoder import SentenceEncoder
     from sbert_plugins.sparse import SparseEncoder
 
+T = TypeVar("T")
 QdrantMode = Literal["dense", "sparse", "hybrid"]
 SparseKind = Literal["bm25", "learned"]
 _SEARCHES: dict[str, tuple[QdrantMode, SparseKind | None]] = {
@@ -56,25 +58,14 @@ def recorded_sparse_model(record: StackRecord, where: str | Path, *, device: str
     Raises:
         ConfigError: the folder is gone, or holds a model of another fingerprint.
     """
-    path = record.sparse_path(where)
-    if path is None:
-        return None
-    _check_folder(record, path, where, "learned sparse model")
     from sbert_plugins.sparse import SparseEncoder
 
-    model = SparseEncoder(str(path), device=device)
-    check_stack_models(
-        record, dense_fingerprint=record.dense_fingerprint, sparse_fingerprint=model.fingerprint, where=str(where)
-    )
-    return model
-
-
-def _check_folder(record: StackRecord, path: Path, where: str | Path, what: str) -> None:
-    if not path.is_dir():
-        raise ConfigError(
-            f"{where} records the stack {record.name!r} with the {what} {path}, which is not a folder (moved or "
-            "deleted?); move it back, re-run finetune, or ignore the record (CLI: --no-stack; Python: stack=False)"
+    model = _load_recorded(record, where, record.sparse_path(where), "learned sparse model", SparseEncoder, device)
+    if model is not None:
+        check_stack_models(
+            record, dense_fingerprint=record.dense_fingerprint, sparse_fingerprint=model.fingerprint, where=str(where)
         )
+    return model
 
 
 def recorded_reranker(record: StackRecord, where: str | Path, *, device: str | None = None) -> CrossEncoder | None:
@@ -84,20 +75,30 @@ def recorded_reranker(record: StackRecord, where: str | Path, *, device: str | N
     Raises:
         ConfigError: the re-ranker's folder is gone, or holds a model of another fingerprint.
     """
-    path = record.reranker_path(where)
-    if path is None:
-        return None
-    _check_folder(record, path, where, "re-ranker")
     from sbert_plugins.cross_encoder import CrossEncoder
 
-    reranker = CrossEncoder(str(path), device=device)
-    check_stack_models(
-        record,
-        dense_fingerprint=record.dense_fingerprint,
-        reranker_fingerprint=reranker.fingerprint,
-        where=str(where),
-    )
+    reranker = _load_recorded(record, where, record.reranker_path(where), "re-ranker", CrossEncoder, device)
+    if reranker is not None:
+        check_stack_models(
+            record,
+            dense_fingerprint=record.dense_fingerprint,
+            reranker_fingerprint=reranker.fingerprint,
+            where=str(where),
+        )
     return reranker
+
+
+def _load_recorded(
+    record: StackRecord, where: str | Path, path: Path | None, what: str, load: Callable[..., T], device: str | None
+) -> T | None:
+    if path is None:
+        return None
+    if not path.is_dir():
+        raise ConfigError(
+            f"{where} records the stack {record.name!r} with the {what} {path}, which is not a folder (moved or "
+            "deleted?); move it back, re-run finetune, or ignore the record (CLI: --no-stack; Python: stack=False)"
+        )
+    return load(str(path), device=device)
 
 
 __all__ = ["QdrantMode", "SparseKind", "qdrant_search", "recorded_reranker", "recorded_sparse_model", "recorded_stack"]

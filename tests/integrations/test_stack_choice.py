@@ -61,6 +61,19 @@ def _search(capsys: pytest.CaptureFixture[str], trained: dict[str, Any], *extra:
     return code, json.loads(out) if code == 0 else None, err
 
 
+def _langchain_texts(trained: dict[str, Any], collection: str, k: int) -> list[str]:
+    from qdrant_client import QdrantClient
+
+    from integrations.langchain import stack_retriever
+
+    client = QdrantClient(path=str(trained["qdrant"]))
+    try:
+        docs = stack_retriever(trained["model"], client=client, collection_name=collection, k=k).invoke(QUESTION)
+    finally:
+        client.close()
+    return [d.page_content for d in docs]
+
+
 def _with_stack(trained: dict[str, Any], **changes: Any) -> StackRecord:
     record = read_stack_record(trained["model"])
     assert record is not None
@@ -109,16 +122,7 @@ def test_search_langchain_and_haystack_run_the_recorded_stack(
     assert [h["score"] for h in dense] != pytest.approx([h["score"] for h in hits])
     expected = [h["id"] for h in hits]
 
-    from qdrant_client import QdrantClient
-
-    from integrations.langchain import stack_retriever
-
-    client = QdrantClient(path=str(trained["qdrant"]))
-    try:
-        docs = stack_retriever(trained["model"], client=client, collection_name="docs", k=10).invoke(QUESTION)
-    finally:
-        client.close()
-    assert [d.page_content for d in docs] == [PASSAGES[d] for d in expected]
+    assert _langchain_texts(trained, "docs", 10) == [PASSAGES[d] for d in expected]
 
     from haystack import Document
     from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
@@ -143,16 +147,7 @@ def test_a_bm25_stack_searches_the_sparse_vectors(trained: dict[str, Any], capsy
     _, sparse, _ = _search(capsys, trained, "--mode", "sparse")
     assert code == 0 and hits == sparse
 
-    from qdrant_client import QdrantClient
-
-    from integrations.langchain import stack_retriever
-
-    client = QdrantClient(path=str(trained["qdrant"]))
-    try:
-        docs = stack_retriever(trained["model"], client=client, collection_name="docs", k=10).invoke(QUESTION)
-    finally:
-        client.close()
-    assert [d.page_content for d in docs] == [h["text"] for h in sparse]
+    assert _langchain_texts(trained, "docs", 10) == [h["text"] for h in sparse]
 
 
 def test_a_stack_whose_models_changed_is_refused(trained: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
@@ -215,16 +210,7 @@ def test_a_learned_sparse_stack_searches_the_learned_vectors(
     assert main([*argv, "--mode", "hybrid", "--sparse", "learned"]) == 0
     assert recorded == json.loads(capsys.readouterr().out)
 
-    from qdrant_client import QdrantClient
-
-    from integrations.langchain import stack_retriever
-
-    client = QdrantClient(path=str(trained["qdrant"]))
-    try:
-        docs = stack_retriever(trained["model"], client=client, collection_name="learned", k=10).invoke(QUESTION)
-    finally:
-        client.close()
-    assert [d.page_content for d in docs] == [h["text"] for h in recorded]
+    assert _langchain_texts(trained, "learned", 10) == [h["text"] for h in recorded]
 
     _with_stack(trained, sparse_fingerprint="2" * 16)
     assert main(argv) == 2
