@@ -31,6 +31,7 @@ from integrations.haystack import (
     ALLOWED_MODULES,
     SBERTDocumentEmbedder,
     SBERTSparseDocumentEmbedder,
+    stack_query_inputs,
     stack_query_pipeline,
 )
 from sbert_plugins import SentenceEncoder
@@ -116,7 +117,7 @@ def main() -> None:
         f"query pipeline in {out / 'query_pipeline.yaml'}"
     )
     for question in QUESTIONS:
-        answer = querying.run({"text": question, "query": question})  # flat inputs reach every component
+        answer = querying.run(stack_query_inputs(querying, question))
         print(f"\n{question}")
         for document in next(iter(answer.values()))["documents"]:
             print(f"  {document.score:+.3f}  [{document.meta['title']}] {document.content[:100]}")

@@ -30,9 +30,9 @@ def stack_query_pipeline(
     sparse or hybrid retriever (``retriever``), and with a recorded re-ranker an :class:`SBERTRanker`
     (``ranker``) that mixes it with the bi-encoder at the recorded weight over the candidates it was tuned on.
 
-    Run it with flat inputs, which reach every component that takes them:
-    ``pipeline.run({"text": question, "query": question})``; the answer is the last component's
-    ``documents``. The pipeline serialises (``dumps`` / ``loads`` with ``ALLOWED_MODULES``) like any other.
+    Run it with :func:`stack_query_inputs`: ``pipeline.run(stack_query_inputs(pipeline, question))``; the answer
+    is the last component's ``documents``. The pipeline serialises (``dumps`` / ``loads`` with
+    ``ALLOWED_MODULES``) like any other.
 
     Args:
         model: the folder ``finetune`` wrote (the bi-encoder and its ``stack.json``).
@@ -91,3 +91,9 @@ def stack_query_pipeline(
         pipeline.add_component("ranker", ranker)
         pipeline.connect("retriever.documents", "ranker.documents")
     return pipeline
+
+
+def stack_query_inputs(pipeline: Pipeline, question: str) -> dict[str, Any]:
+    """The flat inputs of a :func:`stack_query_pipeline` for ``question``: ``text`` for its embedders, and
+    ``query`` for its ranker when it has one (Haystack warns about inputs no component takes)."""
+    return {"text": question, **({"query": question} if "ranker" in pipeline.graph.nodes else {})}

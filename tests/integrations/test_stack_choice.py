@@ -127,7 +127,12 @@ def test_search_langchain_and_haystack_run_the_recorded_stack(
     from haystack import Document
     from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
-    from integrations.haystack import SBERTDocumentEmbedder, SBERTSparseDocumentEmbedder, stack_query_pipeline
+    from integrations.haystack import (
+        SBERTDocumentEmbedder,
+        SBERTSparseDocumentEmbedder,
+        stack_query_inputs,
+        stack_query_pipeline,
+    )
 
     store = QdrantDocumentStore(
         location=":memory:", embedding_dim=32, use_sparse_embeddings=True, sparse_idf=True, progress_bar=False
@@ -136,7 +141,8 @@ def test_search_langchain_and_haystack_run_the_recorded_stack(
     documents = SBERTDocumentEmbedder(model=str(trained["model"]), progress_bar=False).run(documents)["documents"]
     store.write_documents(SBERTSparseDocumentEmbedder().run(documents)["documents"])
     pipeline = stack_query_pipeline(trained["model"], store, top_k=10)
-    answer = pipeline.run({"text": QUESTION, "query": QUESTION})
+    assert stack_query_inputs(pipeline, QUESTION) == {"text": QUESTION, "query": QUESTION}
+    answer = pipeline.run(stack_query_inputs(pipeline, QUESTION))
     assert [d.id for d in answer["ranker"]["documents"]] == expected
     assert [d.score for d in answer["ranker"]["documents"]] == pytest.approx([h["score"] for h in hits], abs=1e-5)
 
