@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ from sbert_plugins.loading import (
     SIMILARITY_FUNCTIONS,
     HubOptions,
     ModelSettings,
+    check_model_type,
     load_modules,
     read_settings,
     resolve_model_path,
@@ -126,6 +127,9 @@ class SentenceEncoder(nn.Sequential):
     ``token_embeddings`` and ``sentence_embedding`` added; :meth:`encode` returns arrays.
     """
 
+    model_type: ClassVar[str] = "SentenceTransformer"
+    """The ``model_type`` of the sentence-transformers folders this class loads (others are refused)."""
+
     last_truncated_count = PerThread(0)
     """How many texts the last :meth:`encode` call of the reading thread truncated to ``max_seq_length``
     (per thread: another thread's call in between does not change what this thread reads)."""
@@ -166,6 +170,7 @@ class SentenceEncoder(nn.Sequential):
             name = str(model_name_or_path) if model_name_or_path is not None else DEFAULT_MODEL
             hub = HubOptions(cache_dir=cache_dir, revision=revision, token=token, local_files_only=local_files_only)
             folder = resolve_model_path(name, hub, allow_pickle=allow_pickle)
+            check_model_type(folder, self.model_type)
             modules = load_modules(
                 folder, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, model_kwargs=model_kwargs
             )
@@ -345,16 +350,14 @@ class SentenceEncoder(nn.Sequential):
             )
         dim = _check_truncate_dim(truncate_dim, self._full_dim()) or self.truncate_dim
 
-        prompt_text = self._resolve_prompt(prompt_name, prompt)
-        if prompt_text:
-            texts = [prompt_text + t for t in texts]
-        embeddings = self._embed(
+        embeddings = self._embed_prompted(
             texts,
-            batch_size or MAX_TEXTS_PER_BATCH,
-            prompt_text,
-            show_progress,
-            max_tokens_per_batch or DEFAULT_TOKENS_PER_BATCH,
-            task,
+            batch_size=batch_size,
+            prompt_name=prompt_name,
+            prompt=prompt,
+            show_progress=show_progress,
+            max_tokens_per_batch=max_tokens_per_batch,
+            task=task,
         )
         if dim:
             embeddings = embeddings[:, :dim]
@@ -403,6 +406,32 @@ class SentenceEncoder(nn.Sequential):
         if name not in self.prompts:
             raise ConfigError(f"prompt_name {name!r} is not among the model's prompts {sorted(self.prompts)}")
         return self.prompts[name]
+
+    def _embed_prompted(
+        self,
+        texts: list[str],
+        *,
+        batch_size: int | None,
+        prompt_name: str | None,
+        prompt: str | None,
+        show_progress: bool | None,
+        max_tokens_per_batch: int | None,
+        task: str | None,
+        extra_features: dict[str, Any] | None = None,
+    ) -> Tensor:
+        """:meth:`_embed` of ``texts`` with the prompt resolved and prepended and the default batch shape filled in."""
+        prompt_text = self._resolve_prompt(prompt_name, prompt)
+        if prompt_text:
+            texts = [prompt_text + t for t in texts]
+        return self._embed(
+            texts,
+            batch_size or MAX_TEXTS_PER_BATCH,
+            prompt_text,
+            show_progress,
+            max_tokens_per_batch or DEFAULT_TOKENS_PER_BATCH,
+            task,
+            extra_features,
+        )
 
     def _embed(
         self,

@@ -110,8 +110,25 @@ def module_facts(module: nn.Module) -> dict[str, Any]:
     return facts
 
 
+# Values read from each tensor for the cache key: fused optimizers (the Trainer's AdamW) write weights without
+# bumping their version counters, but a training step moves these values.
+_SAMPLED_VALUES = 16
+
+
 def _state_key(module: nn.Module) -> tuple[Any, ...]:
-    return tuple(
+    tensors = module.state_dict(keep_vars=True)
+    layout = tuple(
         (name, tensor.data_ptr(), tensor._version, tensor.dtype, tuple(tensor.shape))
-        for name, tensor in module.state_dict(keep_vars=True).items()
+        for name, tensor in tensors.items()
     )
+    with torch.no_grad():
+        # Views only, then one concatenation and one transfer: a few operations whatever the number of tensors.
+        samples = [_spread_view(tensor) for tensor in tensors.values()]
+        values = torch.cat(samples).double() if samples else None  # cat promotes mixed dtypes
+    return layout, () if values is None else tuple(torch.nan_to_num(values).tolist())
+
+
+def _spread_view(tensor: torch.Tensor) -> torch.Tensor:
+    """Up to :data:`_SAMPLED_VALUES` values spread over ``tensor`` (a view, no copy)."""
+    flat = tensor.detach().reshape(-1)
+    return flat[:: max(1, flat.numel() // _SAMPLED_VALUES)][:_SAMPLED_VALUES]

@@ -191,6 +191,30 @@ def save_modules(modules: list[nn.Module], folder: Path) -> None:
     write_json(folder / MODULES_FILE, entries)
 
 
+# The model types config_sentence_transformers.json names, and the class of ours that loads each.
+MODEL_CLASSES = {
+    "SentenceTransformer": "SentenceEncoder",
+    "SparseEncoder": "SparseEncoder",
+    "CrossEncoder": "CrossEncoder",
+}
+
+
+def check_model_type(folder: Path, expected: str) -> None:
+    """Refuse a folder whose ``config_sentence_transformers.json`` names another model type than ``expected``
+    (a folder without the file or the key passes: older sentence-transformers releases did not write it).
+
+    Raises:
+        ConfigError: naming the file, the type found and the class that loads it.
+    """
+    path = folder / MODEL_CONFIG_FILE
+    found = read_json(path).get("model_type") if path.is_file() else None
+    if found is None or found == expected:
+        return
+    loader = MODEL_CLASSES.get(str(found))
+    fix = f"load it with {loader}" if loader else f"this project loads {sorted(MODEL_CLASSES)} models"
+    raise ConfigError(f"{path}: model_type is {found!r}, not {expected!r}; {fix}")
+
+
 def read_settings(folder: Path) -> ModelSettings:
     """Read prompts and the similarity function from ``config_sentence_transformers.json`` (if any)."""
     path = folder / MODEL_CONFIG_FILE

@@ -75,16 +75,7 @@ class Transformer(nn.Module):
 
     def token_ids(self, texts: list[str], *, truncate: bool = True) -> list[list[int]]:
         """Token ids of each text (special tokens included, no padding), truncated to ``max_seq_length``."""
-        encoded = self.tokenizer(
-            self.prepare(texts),
-            truncation=truncate,
-            max_length=self.max_seq_length if truncate else None,
-            padding=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-            verbose=False,
-        )
-        return list(encoded["input_ids"])
+        return hf_token_ids(self.tokenizer, self.prepare(texts), max_length=self.max_seq_length if truncate else None)
 
     def collate(self, ids: list[list[int]], device: torch.device | str = "cpu") -> dict[str, Tensor]:
         """Pad a batch of token id lists into ``input_ids``/``attention_mask`` (+ ``token_type_ids``)."""
@@ -164,6 +155,23 @@ class Transformer(nn.Module):
         """The Hugging Face model of ``path``, built with :attr:`auto_model_class` (``kwargs`` go to
         ``from_pretrained``)."""
         return cls.auto_model_class.from_pretrained(str(path), **kwargs)  # type: ignore[no-any-return]
+
+
+def hf_token_ids(
+    tokenizer: PreTrainedTokenizerBase, texts: list[str], *, max_length: int | None, add_special_tokens: bool = True
+) -> list[list[int]]:
+    """Token ids of each text from a Hugging Face tokenizer, unpadded, cut to ``max_length`` (None: not cut)."""
+    encoded = tokenizer(
+        texts,
+        add_special_tokens=add_special_tokens,
+        truncation=max_length is not None,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+        verbose=False,
+    )
+    return list(encoded["input_ids"])
 
 
 def load_config(path: Path, *, trust_remote_code: bool) -> Any:

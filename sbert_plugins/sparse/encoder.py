@@ -6,14 +6,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from sbert_plugins._jsonio import read_json
 from sbert_plugins.device import EncoderPrecision
-from sbert_plugins.encoder import DEFAULT_TOKENS_PER_BATCH, MAX_TEXTS_PER_BATCH, SentenceEncoder, check_batch_options
+from sbert_plugins.encoder import SentenceEncoder, check_batch_options
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.loading import MODEL_CONFIG_FILE, MODULES_FILE, HubOptions, resolve_model_path
 from sbert_plugins.modules.router import Router
@@ -27,7 +27,6 @@ from sbert_plugins.validation import check_texts
 
 logger = logging.getLogger(__name__)
 
-SPARSE_MODEL_TYPE = "SparseEncoder"
 SPARSE_OUTPUT_MODULES = (SpladePooling, SparseStaticEmbedding, SparseAutoEncoder)
 
 
@@ -56,6 +55,8 @@ class SparseEncoder(SentenceEncoder):
         ConfigError: no model given, a folder that is not a sparse model (the message names the file), an
             unsupported precision, or an invalid ``max_active_dims``.
     """
+
+    model_type: ClassVar[str] = "SparseEncoder"
 
     def __init__(
         self,
@@ -96,6 +97,8 @@ class SparseEncoder(SentenceEncoder):
                 logger.warning("%s has no %s: building SPLADE from its masked-LM model", folder, MODULES_FILE)
                 modules = splade_modules(folder, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
                 folder = None
+        # Set before the dense encoder's set-up, which may fingerprint the model (bf16/fp16) and so read it.
+        self.max_active_dims: int | None = max_active_dims or check_max_active_dims(saved.get("max_active_dims"))
         super().__init__(
             folder,
             modules=modules,
@@ -121,9 +124,7 @@ class SparseEncoder(SentenceEncoder):
             )
         if self.similarity_fn_name not in ("dot", "cosine"):
             raise ConfigError(f"a SparseEncoder scores by 'dot' or 'cosine', not {self.similarity_fn_name!r}")
-        saved_k = check_max_active_dims(saved.get("max_active_dims"))
-        autoencoder = next((m for m in self.modules() if isinstance(m, SparseAutoEncoder)), None)
-        self.max_active_dims: int | None = max_active_dims or saved_k or (autoencoder.k if autoencoder else None)
+        self.max_active_dims = self._effective_max_active_dims()
 
     @classmethod
     def from_transformer(
@@ -176,8 +177,13 @@ class SparseEncoder(SentenceEncoder):
     def _is_autoencoder(self) -> bool:
         return any(isinstance(m, SparseAutoEncoder) for m in self.modules())
 
+    def _effective_max_active_dims(self) -> int | None:
+        """The setting, else a CSR model's ``k`` (as the reference defaults it), else None."""
+        autoencoder = next((m for m in self.modules() if isinstance(m, SparseAutoEncoder)), None)
+        return self.max_active_dims or (autoencoder.k if autoencoder is not None else None)
+
     def _identity_facts(self) -> dict[str, Any]:
-        return {**super()._identity_facts(), "max_active_dims": self.max_active_dims}
+        return {**super()._identity_facts(), "max_active_dims": self._effective_max_active_dims()}
 
     # ---- encoding ----------------------------------------------------------------------------
 
@@ -213,16 +219,14 @@ class SparseEncoder(SentenceEncoder):
         texts = check_texts([sentences] if single else sentences)  # type: ignore[list-item]
         check_batch_options(batch_size, max_tokens_per_batch)
         k = check_max_active_dims(max_active_dims) or self.max_active_dims
-        prompt_text = self._resolve_prompt(prompt_name, prompt)
-        if prompt_text:
-            texts = [prompt_text + t for t in texts]
-        embeddings = self._embed(
+        embeddings = self._embed_prompted(
             texts,
-            batch_size or MAX_TEXTS_PER_BATCH,
-            prompt_text,
-            show_progress_bar,
-            max_tokens_per_batch or DEFAULT_TOKENS_PER_BATCH,
-            task,
+            batch_size=batch_size,
+            prompt_name=prompt_name,
+            prompt=prompt,
+            show_progress=show_progress_bar,
+            max_tokens_per_batch=max_tokens_per_batch,
+            task=task,
             extra_features={MAX_ACTIVE_DIMS_KEY: k} if k is not None else None,
         )
         embeddings = (embeddings if embeddings.is_sparse else embeddings.to_sparse()).coalesce()
@@ -231,7 +235,7 @@ class SparseEncoder(SentenceEncoder):
 
     def _batch_result(self, embedding: Tensor, features: dict[str, Any]) -> Tensor:
         """Each batch is cut to ``max_active_dims`` and kept sparse, so a corpus never sits in memory densely."""
-        return keep_top_k(embedding.float(), features.get(MAX_ACTIVE_DIMS_KEY)).cpu().to_sparse()
+        return keep_top_k(embedding.float(), features.get(MAX_ACTIVE_DIMS_KEY)).to_sparse().cpu()
 
     # ---- reading vectors ---------------------------------------------------------------------
 
@@ -258,29 +262,17 @@ class SparseEncoder(SentenceEncoder):
     # ---- saving ------------------------------------------------------------------------------
 
     def _model_config(self, config: dict[str, Any]) -> dict[str, Any]:
-        config = {**config, "model_type": SPARSE_MODEL_TYPE}
+        config = {**config, "model_type": self.model_type}
         if self.max_active_dims is not None:
             config["max_active_dims"] = self.max_active_dims
         return config
 
 
 def _read_sparse_config(folder: Path) -> dict[str, Any]:
-    """``config_sentence_transformers.json`` of a sparse model (empty when absent).
-
-    Raises:
-        ConfigError: the file names another model type (the message names the file).
-    """
+    """``config_sentence_transformers.json`` of ``folder`` (empty when absent); the dense encoder's set-up
+    checks its ``model_type``."""
     path = folder / MODEL_CONFIG_FILE
-    if not path.is_file():
-        return {}
-    config = read_json(path)
-    model_type = config.get("model_type")
-    if model_type not in (None, SPARSE_MODEL_TYPE):
-        raise ConfigError(
-            f"{path}: model_type is {model_type!r}, not {SPARSE_MODEL_TYPE!r}; load it with "
-            f"{'SentenceEncoder' if model_type == 'SentenceTransformer' else 'the matching class'}"
-        )
-    return config
+    return read_json(path) if path.is_file() else {}
 
 
 def _ends_sparse(modules: list[nn.Module]) -> bool:

@@ -36,7 +36,7 @@ class SparseAutoEncoder(nn.Module):
     """Turns a dense embedding into a sparse one: ``relu(top_k(W (x - b_pre) + b_latent))``, with a tied
     decoder for the reconstruction losses (CSR, https://arxiv.org/abs/2503.01776).
 
-    In training (grad enabled, not inference mode) the features also get what the CSR losses read:
+    Outside inference mode (training, evaluation under no_grad) the features also get what the CSR losses read:
     ``sentence_embedding_backbone``, ``sentence_embedding_encoded`` (latents before top-k),
     ``sentence_embedding_encoded_4k``, ``auxiliary_embedding``, ``decoded_embedding_k``, ``decoded_embedding_4k``,
     ``decoded_embedding_aux``, ``decoded_embedding_k_pre_bias``, as the reference names them.

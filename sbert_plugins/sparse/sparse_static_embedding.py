@@ -12,6 +12,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.modules._files import load_weights, read_config, save_module
 from sbert_plugins.modules.padding import pad_rows
+from sbert_plugins.modules.transformer import hf_token_ids
 
 CONFIG_FILE = "config.json"
 # Tokenizers report a huge model_max_length when they have no limit; below this it is a real one.
@@ -64,17 +65,7 @@ class SparseStaticEmbedding(nn.Module):
     def token_ids(self, texts: list[str], *, truncate: bool = True) -> list[list[int]]:
         """Token ids of each text, without special tokens, truncated to ``max_seq_length`` when it is set."""
         limit = self._max_seq_length if truncate else None
-        encoded = self.tokenizer(
-            texts,
-            add_special_tokens=False,
-            truncation=limit is not None,
-            max_length=limit,
-            padding=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-            verbose=False,
-        )
-        return list(encoded["input_ids"])
+        return hf_token_ids(self.tokenizer, texts, max_length=limit, add_special_tokens=False)
 
     def collate(self, ids: list[list[int]], device: torch.device | str = "cpu") -> dict[str, Tensor]:
         """Pad a batch of token id lists into ``input_ids`` and ``attention_mask``."""

@@ -64,9 +64,15 @@ class SpladePooling(nn.Module):
         """Set ``sentence_embedding`` from ``token_embeddings`` and ``attention_mask``."""
         logits = features["token_embeddings"]
         mask = features["attention_mask"].unsqueeze(-1).to(logits.dtype)
-        weights = torch.log1p(torch.relu(logits * mask))
-        if self.activation_function == "log1p_relu":
-            weights = torch.log1p(weights)
+        weights = logits * mask
+        if torch.is_grad_enabled():
+            weights = torch.log1p(torch.relu(weights))
+            if self.activation_function == "log1p_relu":
+                weights = torch.log1p(weights)
+        else:  # [batch, tokens, vocab] is the largest tensor of an encode: no more copies of it
+            weights = weights.relu_().log1p_()
+            if self.activation_function == "log1p_relu":
+                weights = weights.log1p_()
         pooled = weights.amax(dim=1) if self.pooling_strategy == "max" else weights.sum(dim=1)
         features["sentence_embedding"] = pooled
         return features

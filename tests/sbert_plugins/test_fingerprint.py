@@ -38,6 +38,16 @@ def test_a_training_step_changes_the_fingerprint(tiny_encoder: SentenceEncoder) 
     assert tiny_encoder.fingerprint != before
 
 
+def test_a_fused_optimizer_step_changes_the_fingerprint(tiny_encoder: SentenceEncoder) -> None:
+    """The Trainer's fused AdamW writes the weights without bumping their version counters."""
+    before = tiny_encoder.fingerprint
+    tiny_encoder.train()
+    features = tiny_encoder.tokenize(["a man plays guitar", "a dog runs"])
+    tiny_encoder(features)["sentence_embedding"].pow(2).sum().backward()
+    torch.optim.AdamW(tiny_encoder.parameters(), lr=1e-5, fused=True).step()
+    assert tiny_encoder.fingerprint != before
+
+
 def test_output_settings_are_part_of_the_identity(tiny_model_dir: Path) -> None:
     plain = SentenceEncoder(tiny_model_dir, device="cpu")
     prompted = SentenceEncoder(tiny_model_dir, device="cpu", prompts={"query": "query: "})
