@@ -34,6 +34,8 @@ FLAG_DEFAULTS: dict[str, Any] = {
     "batch_sampler": "random",
     "seed": 42,
 }
+# The losses the command can train with: the sentence-embedding ones, then those for a SparseEncoder.
+TRAINING_LOSSES = (*losses.EMBEDDING_LOSSES, *losses.SPARSE_TRAINING_LOSSES)
 _FLAG_DESTS = {  # TrainingConfig field -> argparse dest
     "epochs": "epochs",
     "batch_size": "batch_size",
@@ -58,9 +60,17 @@ def register(subparsers: Any) -> None:
     )
     add_model_arguments(parser, precisions=PRECISIONS)
     parser.add_argument("--train", required=True, nargs="+", type=Path, help="training file(s); one dataset each")
-    parser.add_argument("--loss", required=True, help=f"loss class, one of: {', '.join(losses.EMBEDDING_LOSSES)}")
     parser.add_argument(
-        "--loss-args", default="{}", help="JSON keyword arguments of the loss, e.g. '{\"num_labels\": 3}'"
+        "--loss",
+        required=True,
+        help=f"loss class, one of: {', '.join(TRAINING_LOSSES)} (the last {len(losses.SPARSE_TRAINING_LOSSES)} "
+        "train a SparseEncoder folder given as --model)",
+    )
+    parser.add_argument(
+        "--loss-args",
+        default="{}",
+        help="JSON keyword arguments of the loss, e.g. '{\"num_labels\": 3}', or for SpladeLoss "
+        '\'{"loss": "SparseMultipleNegativesRankingLoss", "document_regularizer_weight": 3e-5}\'',
     )
     parser.add_argument("--output", required=True, type=Path, help="folder for the trained model and its card")
     parser.add_argument("--epochs", type=int, default=None, help="passes over the data (default 1)")
@@ -98,11 +108,11 @@ def resolve_loss_class(name: str) -> type[nn.Module]:
         ConfigError: no such loss (the message lists them).
     """
     wanted = name.lower().replace("_", "").replace("-", "").removesuffix("loss")
-    for candidate in losses.EMBEDDING_LOSSES:
+    for candidate in TRAINING_LOSSES:
         if candidate.lower().removesuffix("loss") == wanted:
             cls: type[nn.Module] = getattr(losses, candidate)
             return cls
-    raise ConfigError(f"unknown loss {name!r}; choose one of: {', '.join(losses.EMBEDDING_LOSSES)}")
+    raise ConfigError(f"unknown loss {name!r}; choose one of: {', '.join(TRAINING_LOSSES)}")
 
 
 def build_evaluator(dataset: TrainingDataset) -> Any:
@@ -151,12 +161,22 @@ def build_config(args: argparse.Namespace) -> TrainingConfig:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Handler of ``sbert-plugins train``: load data and model, train, print the final metrics as JSON."""
+    """Handler of ``sbert-plugins train``: load data and model, train, print the final metrics as JSON.
+
+    A sparse loss (SpladeLoss, CSRLoss, ...) loads ``--model`` as a SparseEncoder.
+    """
     from sbert_plugins.encoder import SentenceEncoder
+    from sbert_plugins.sparse import SparseEncoder
     from trainers.trainer import Trainer
 
     config = build_config(args)
     loss_class = resolve_loss_class(args.loss)
+    sparse = bool(getattr(loss_class, "sparse", False))
+    if sparse and args.eval is not None:
+        raise ConfigError(
+            f"--eval builds a dense evaluator; {loss_class.__name__} trains a SparseEncoder: drop --eval and "
+            "evaluate with sbert_plugins.evaluation.SparseInformationRetrievalEvaluator"
+        )
     try:
         loss_args = json.loads(args.loss_args)
     except json.JSONDecodeError as exc:
@@ -169,7 +189,8 @@ def run_train(args: argparse.Namespace) -> int:
     datasets = {name: load_dataset(path, name=name) for name, path in zip(names, args.train)}
     evaluator = build_evaluator(load_dataset(args.eval, name="eval")) if args.eval is not None else None
 
-    model = SentenceEncoder(args.model, device=args.device, **model_options(args))
+    encoder_class = SparseEncoder if sparse else SentenceEncoder
+    model = encoder_class(args.model, device=args.device, **model_options(args))
     loss = loss_class(model, **loss_args)
     trainer = Trainer(model, loss=loss, train_data=datasets, config=config, evaluator=evaluator)
     metrics = trainer.train()

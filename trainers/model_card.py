@@ -13,7 +13,7 @@ import torch
 import transformers
 from torch import nn
 
-from sbert_plugins import __version__
+from sbert_plugins import SparseEncoder, __version__
 from trainers.config import TrainingConfig
 from trainers.data import TrainingDataset
 
@@ -47,13 +47,16 @@ def render_model_card(
     """
     base = getattr(model, "source", None)
     total_rows = sum(len(d) for d in datasets.values())
+    # A SparseEncoder is also a SentenceEncoder: test for it first.
+    sparse = isinstance(model, SparseEncoder)
+    encoder_class = "SparseEncoder" if sparse else "SentenceEncoder"
     lines = [
         "---",
         "library_name: sentence-transformers",
-        "pipeline_tag: sentence-similarity",
+        f"pipeline_tag: {'feature-extraction' if sparse else 'sentence-similarity'}",
         "tags:",
         "- sentence-transformers",
-        "- sentence-similarity",
+        *(["- sparse-encoder", "- sparse"] if sparse else ["- sentence-similarity"]),
         "- sbert-plugins",
     ]
     if base:
@@ -82,12 +85,16 @@ def render_model_card(
         "## Usage",
         "",
         "```python",
-        "from sbert_plugins import SentenceEncoder",
+        f"from sbert_plugins import {encoder_class}",
         "",
-        'model = SentenceEncoder("path/to/this/folder")',
+        f'model = {encoder_class}("path/to/this/folder")',
     ]
-    lines += ['embeddings = model.encode(["A first sentence.", "A second one."])', "```", ""]
-    lines += ["The folder is in the sentence-transformers format, so `SentenceTransformer(path)` loads it too.", ""]
+    if sparse:
+        lines += ['vectors = model.encode_documents(["A first text.", "A second one."])  # sparse torch tensor', "```"]
+    else:
+        lines += ['embeddings = model.encode(["A first sentence.", "A second one."])', "```"]
+    reference_class = "SparseEncoder" if sparse else "SentenceTransformer"
+    lines += ["", f"The folder is in the sentence-transformers format, so `{reference_class}(path)` loads it too.", ""]
 
     lines += ["## Training data", "", "| dataset | rows | text columns | label | source |", "|---|---|---|---|---|"]
     for name, dataset in datasets.items():

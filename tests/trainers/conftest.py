@@ -7,6 +7,11 @@ from typing import Any
 import pytest
 import torch
 
+from tests.sparse_models import csr_dir as csr_dir  # the tiny sparse model fixtures
+from tests.sparse_models import inference_free_dir as inference_free_dir
+from tests.sparse_models import splade_dir as splade_dir
+from tests.sparse_models import tiny_mlm_dir as tiny_mlm_dir
+
 _SUBJECTS = ["a man", "a woman", "a child", "the dog", "the cat", "two people", "a boy", "a girl"]
 _ACTIONS = ["plays guitar", "eats bread", "runs in the park", "sits on a chair", "reads a book", "sings a song"]
 

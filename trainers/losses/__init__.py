@@ -81,6 +81,9 @@ from trainers.losses.sparse import (
     SPARSE_TASK_LOSSES as SPARSE_TASK_LOSSES,
 )
 from trainers.losses.sparse import (
+    SPARSE_TRAINING_LOSSES as SPARSE_TRAINING_LOSSES,
+)
+from trainers.losses.sparse import (
     CachedSpladeLoss,
     CSRLoss,
     CSRReconstructionLoss,
@@ -150,7 +153,8 @@ __all__ = [
 ]
 
 # The sentence-embedding losses, for a SentenceEncoder; the others above take a CrossEncoder (and texts) or a
-# SparseEncoder (SPARSE_LOSSES; SPARSE_TASK_LOSSES are those SpladeLoss and CSRLoss wrap by name).
+# SparseEncoder (SPARSE_LOSSES; SPARSE_TASK_LOSSES are those SpladeLoss and CSRLoss wrap by name,
+# SPARSE_TRAINING_LOSSES those that train a model on their own).
 SPARSE_LOSSES = tuple(name for name in __all__ if getattr(globals()[name], "sparse", False))
 EMBEDDING_LOSSES = tuple(
     name for name in __all__ if not getattr(globals()[name], "takes_texts", False) and name not in SPARSE_LOSSES

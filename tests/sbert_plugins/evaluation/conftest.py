@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from sbert_plugins import SentenceEncoder
+from tests.sparse_models import splade_dir as splade_dir  # the tiny SPLADE model fixture
+from tests.sparse_models import tiny_mlm_dir as tiny_mlm_dir
 
 _VOCABULARY = (
     "man woman child dog cat horse bird plays guitar piano eats bread apple runs walks street park car "

@@ -108,3 +108,29 @@ def test_name_prefix_and_csv(tmp_path: Path) -> None:
 def test_bad_max_active_dims_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="max_active_dims"):
         SparseInformationRetrievalEvaluator(QUERIES, CORPUS, RELEVANT, max_active_dims=0)
+
+
+def test_a_tiny_splade_model_scores_as_in_the_reference(splade_dir: Path) -> None:
+    from sentence_transformers import SparseEncoder as ReferenceSparseEncoder
+    from sentence_transformers.sparse_encoder.evaluation import (
+        SparseInformationRetrievalEvaluator as ReferenceEvaluator,
+    )
+
+    from sbert_plugins import SparseEncoder
+    from tests.sbert_plugins.evaluation.conftest import make_sentences
+
+    documents = make_sentences(30, seed=7)
+    queries = {f"q{i}": " ".join(documents[i].split()[:3]) for i in range(0, 30, 3)}
+    corpus = {f"d{i}": text for i, text in enumerate(documents)}
+    relevant = {f"q{i}": {f"d{i}"} for i in range(0, 30, 3)}
+    ours = SparseInformationRetrievalEvaluator(queries, corpus, relevant, max_active_dims=40, corpus_chunk_size=7)(
+        SparseEncoder(splade_dir, device="cpu")
+    )
+    theirs = ReferenceEvaluator(queries, corpus, relevant, max_active_dims=40, corpus_chunk_size=7)(
+        ReferenceSparseEncoder(str(splade_dir), device="cpu")
+    )
+    for key in ("dot_ndcg@10", "dot_mrr@10", "dot_recall@10", "dot_map@100"):
+        assert ours[key] == pytest.approx(theirs[key], abs=1e-6), key
+    for key in ("query_active_dims", "corpus_active_dims", "corpus_sparsity_ratio", "avg_flops"):
+        assert ours[key] == pytest.approx(theirs[key], rel=1e-6), key
+    assert ours["corpus_active_dims"] == pytest.approx(40)

@@ -45,5 +45,6 @@ __all__ = [
     "SpladeLoss",
 ]
 
-# The losses a SpladeLoss / CSRLoss may wrap by name.
+# The losses a SpladeLoss / CSRLoss may wrap by name, and those that train a sparse model on their own.
 SPARSE_TASK_LOSSES = tuple(name for name in __all__ if name.startswith("Sparse"))
+SPARSE_TRAINING_LOSSES = ("SpladeLoss", "CachedSpladeLoss", "CSRLoss", "SparseMSELoss")

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from torch import Tensor
 
 from sbert_plugins.errors import ConfigError
+from sbert_plugins.sparse import SparseEncoder
 
 
 class WrappedOnly:
@@ -37,3 +38,12 @@ def score_by_cosine(model: object) -> None:
     """
     if hasattr(model, "similarity_fn_name"):
         model.similarity_fn_name = "cosine"
+
+
+def check_sparse_model(owner: str, model: object) -> None:
+    """ConfigError unless ``model`` is a SparseEncoder: the sparsity terms mean nothing on dense embeddings."""
+    if not isinstance(model, SparseEncoder):
+        raise ConfigError(
+            f"{owner} trains a SparseEncoder, found {type(model).__name__}; load a sparse model with "
+            "SparseEncoder(path) or build SPLADE from a Hugging Face folder with SparseEncoder.from_transformer(path)"
+        )

@@ -12,6 +12,7 @@ from trainers.losses._base import EmbeddingLoss, features_to_device
 from trainers.losses._checks import non_negative_number
 from trainers.losses._feature_checks import check_feature_columns
 from trainers.losses._wrapping import describe_inner, resolve_inner
+from trainers.losses.sparse._wrapped_only import check_sparse_model
 from trainers.losses.sparse.csr_reconstruction import CSRReconstructionLoss
 
 
@@ -61,6 +62,7 @@ class CSRLoss(nn.Module):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
+        check_sparse_model(owner, model)
         self.model = model
         self.beta = non_negative_number(owner, "beta", beta)
         self.gamma = non_negative_number(owner, "gamma", gamma)

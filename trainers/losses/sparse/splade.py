@@ -13,6 +13,7 @@ from sbert_plugins.errors import ConfigError
 from trainers.losses._base import EmbeddingLoss
 from trainers.losses._checks import flag, non_negative_number
 from trainers.losses._wrapping import describe_inner, resolve_inner
+from trainers.losses.sparse._wrapped_only import check_sparse_model
 from trainers.losses.sparse.flops import FlopsLoss
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class SpladeLoss(EmbeddingLoss):
     ) -> None:
         super().__init__(model)  # type: ignore[arg-type]
         owner = self._name
+        check_sparse_model(owner, model)
         self.loss = resolve_inner(owner, model, loss, loss_kwargs, names="SPARSE_TASK_LOSSES")
         self.min_columns = self.loss.min_columns  # type: ignore[misc]
         self.max_columns = self.loss.max_columns  # type: ignore[misc]
