@@ -56,7 +56,9 @@ def _open(args: argparse.Namespace, **options: Any) -> BaseIngestor:
     if args.sparse_model is not None:
         if args.qdrant is None:
             raise ConfigError("--sparse-model (learned sparse vectors) is available with --qdrant only")
-        options["sparse_model"] = args.sparse_model  # recorded as given, loaded on first use
+        from sbert_plugins.sparse import SparseEncoder
+
+        options["sparse_model"] = SparseEncoder(args.sparse_model, device=args.device)  # recorded by the name given
     if args.qdrant is not None:
         from integrations.qdrant import QdrantIngestor
 

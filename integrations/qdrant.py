@@ -187,7 +187,9 @@ class QdrantIngestor(BaseIngestor):
             self._sparse_looked_up = True
             recorded = self._recorded_sparse_name()
             if recorded is not None:
-                self._learned = LearnedSparseEncoder(recorded, batch_size=self.encode_batch_size)
+                # On the dense model's device: the user named neither, so both follow --device.
+                device = str(self.model.device)
+                self._learned = LearnedSparseEncoder(recorded, batch_size=self.encode_batch_size, device=device)
         return self._learned
 
     def _recorded_sparse_name(self) -> str | None:
@@ -293,6 +295,7 @@ class QdrantIngestor(BaseIngestor):
 
     def _forget_checks(self) -> None:
         self._checked_layout = None
+        self._checked_sparse = False
 
     def _write_identity(self, metadata: Mapping[str, Any]) -> None:
         self._call(

@@ -14,9 +14,9 @@ Example::
     )
     docs = retriever.invoke("what is a harp?")          # metadata["relevance_score"] on each
 
-Needs ``langchain-core``: ``pip install "sbert-plugins[langchain]"``. ``SBERTSparseEmbeddings`` (BM25 sparse
-vectors for ``langchain_qdrant.QdrantVectorStore`` hybrid search) and ``stack_retriever`` (the retrieval stack
-``finetune`` recorded beside a model, over a Qdrant collection) also need ``langchain-qdrant`` and are
+Needs ``langchain-core``: ``pip install "sbert-plugins[langchain]"``. ``SBERTSparseEmbeddings`` (BM25 or learned
+sparse vectors for ``langchain_qdrant.QdrantVectorStore`` hybrid search) and ``stack_retriever`` (the retrieval
+stack ``finetune`` recorded beside a model, over a Qdrant collection) also need ``langchain-qdrant`` and are
 imported on first use.
 """
 

@@ -1,5 +1,6 @@
 """An OpenAI-compatible HTTP server over one Sentence-BERT model: ``POST /v1/embeddings``,
-``GET /v1/models``, ``POST /rerank``, ``GET /health`` and ``GET /metrics`` (Prometheus).
+``GET /v1/models``, ``POST /rerank``, ``POST /embed_sparse`` (with a learned sparse model, TEI's shape),
+``GET /health`` and ``GET /metrics`` (Prometheus).
 
 Texts of concurrent requests are gathered into the encoder's own token-budget batches; one model copy
 serves every request, encoding off the event loop. Start it with ``sbert-plugins serve --model M`` or::

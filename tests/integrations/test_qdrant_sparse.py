@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("qdrant_client")
 
@@ -21,7 +22,7 @@ from integrations.qdrant import LEARNED_SPARSE_VECTOR_NAME, SPARSE_VECTOR_NAME, 
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.cli import main
 from sbert_plugins.errors import ConfigError, IntegrationError
-from sbert_plugins.sparse import SparseEncoder
+from sbert_plugins.sparse import SparseEncoder, sparse_rows
 from tests.integrations.corpus import make_docs, make_text
 
 N_DOCS = 30
@@ -160,3 +161,27 @@ def test_cli_ingest_and_search_with_a_sparse_model(
     chroma = ["--model", str(tiny_model_dir), "--chroma", str(tmp_path / "c"), "--collection", "s"]
     assert main(["ingest", str(corpus), *chroma, "--sparse-model", str(tiny_splade_dir)]) == 2
     assert "--sparse-model (learned sparse vectors) is available with --qdrant only" in capsys.readouterr().err
+
+
+def test_inference_free_splade_searches_with_its_static_query_side(
+    tiny_encoder: SentenceEncoder, tiny_model_dir: Path
+) -> None:
+    torch.manual_seed(1)
+    model = SparseEncoder.from_transformer(tiny_model_dir, inference_free=True, device="cpu")
+    assert model.is_inference_free
+    docs = make_docs(12)
+    ingestor = QdrantIngestor(tiny_encoder, "free", path=":memory:", sparse_model=model)
+    ingestor.ingest(docs, show_progress=False)
+    # Not "young": the tiny vocabulary lists "a" twice, so its last id lies past a static query side sized by
+    # len(tokenizer.get_vocab()) (reported to sparse-core).
+    query = make_text(2)
+    query_vector = sparse_rows(model.encode_queries([query]))[0]
+    assert query_vector != sparse_rows(model.encode_documents([query]))[0]  # the two routes differ
+    expected = {
+        d["id"]: dot(query_vector, v)
+        for d, v in zip(docs, sparse_rows(model.encode_documents([d["text"] for d in docs])), strict=True)
+    }
+    hits = ingestor.search(query, k=4, mode="sparse")
+    assert all(h.score == pytest.approx(expected[h.id], rel=1e-4) for h in hits)
+    assert [h.score for h in hits] == pytest.approx(sorted(expected.values(), reverse=True)[:4], rel=1e-4)
+    ingestor.close()

@@ -1,5 +1,5 @@
 """SBERTSparseEmbeddings: LangChain's QdrantVectorStore in hybrid mode over a collection the ingestor wrote
-returns the ingestor's own hybrid results (the same BM25 vectors, the same RRF)."""
+returns the ingestor's own hybrid results (the same BM25 or learned sparse vectors, the same RRF)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 
 from integrations._ingest import point_id
+from integrations.bm25 import BM25Config
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.evaluation.readers import read_beir_queries, read_qrels
+from sbert_plugins.sparse import SparseEncoder
+from tests.integrations.corpus import make_docs, make_text
 
 pytest.importorskip("langchain_qdrant")
 
@@ -72,3 +75,28 @@ def test_sparse_embeddings_check_their_input() -> None:
         sparse.embed_documents("one string")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="BM25Config"):
         SBERTSparseEmbeddings(bm25={"k1": 1.0})  # type: ignore[arg-type]
+
+
+def test_langchain_hybrid_over_a_learned_sparse_collection_returns_the_ingestors_top_10(
+    tiny_model_dir: Path, tiny_splade_dir: Path
+) -> None:
+    model = SentenceEncoder(tiny_model_dir, device="cpu")
+    splade = SparseEncoder(tiny_splade_dir, device="cpu")
+    ingestor = QdrantIngestor(model, "learned", path=":memory:", sparse_model=splade)
+    assert ingestor.ingest(make_docs(60), show_progress=False).written == 60
+    store = QdrantVectorStore(
+        client=ingestor.client,
+        collection_name="learned",
+        embedding=SBERTEmbeddings(model=model),
+        sparse_embedding=SBERTSparseEmbeddings(model=splade),
+        sparse_vector_name=ingestor.learned_sparse_vector_name,
+        retrieval_mode=RetrievalMode.HYBRID,
+    )
+    for query in [make_text(i) for i in range(0, 60, 7)] + ["a dog sings at night", "people cook bread"]:
+        ours = [point_id(hit.id, "") for hit in ingestor.search(query, k=10, mode="hybrid", prefetch_k=10)]
+        theirs = [doc.metadata["_id"] for doc in store.similarity_search(query, k=10)]
+        assert theirs == ours, query
+    with pytest.raises(ConfigError, match="not both"):
+        SBERTSparseEmbeddings(BM25Config(), model=splade)
+    query = SBERTSparseEmbeddings(model=str(tiny_splade_dir)).embed_query("a dog")  # by folder, loaded on first use
+    assert query.indices == sorted(query.indices) and len(query.indices) == len(query.values) > 0
