@@ -1,7 +1,8 @@
 """A fine-tuned model in Haystack: ``finetune`` on the shipped sbert_docs pairs (a few steps), the passages
 indexed into embedded Qdrant through a Haystack pipeline (dense + BM25 sparse vectors), and questions
-answered by a query pipeline loaded back from YAML: dense retrieval, then SBERTRanker with the
-fine-tuned re-ranker mixed with the fine-tuned bi-encoder by the weight ``finetune`` chose.
+answered by the query pipeline of the retrieval stack ``finetune`` chose on its validation questions (dense,
+BM25 or both fused, with or without the fine-tuned re-ranker mixed in: ``stack.json`` beside the model),
+saved as YAML and loaded back.
 
 Runs offline (the base model is the packaged all-MiniLM-L6-v2); a second run reuses the fine-tune. About 3.5
 CPU-minutes on 2 cores. A re-ranker of 40 steps rarely helps, and then ``finetune`` gives it weight 0 (the
@@ -24,15 +25,14 @@ os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
 from haystack import Document, Pipeline
 from haystack.components.writers import DocumentWriter
-from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
 from integrations.haystack import (
     ALLOWED_MODULES,
     SBERTDocumentEmbedder,
-    SBERTRanker,
     SBERTSparseDocumentEmbedder,
-    SBERTTextEmbedder,
+    stack_query_inputs,
+    stack_query_pipeline,
 )
 from sbert_plugins import SentenceEncoder
 from trainers.finetune import FinetuneConfig, finetune
@@ -88,7 +88,7 @@ def main() -> None:
     )
     previous = (out / "model" / ".finetune").is_dir() and not args.fresh
     report = finetune(DATA / "pairs.jsonl", config, corpus=DATA / "corpus.jsonl", resume=previous, overwrite=args.fresh)
-    model, reranker = str(out / "model"), str(out / "reranker")
+    model = str(out / "model")
     dimension = SentenceEncoder(model).embedding_dim
 
     # 2. Index: dense and sparse embedders -> DocumentWriter -> embedded Qdrant.
@@ -102,39 +102,24 @@ def main() -> None:
     written = indexing.run({"dense": {"documents": read_corpus()}})["writer"]["documents_written"]
     indexing.get_component("writer").document_store.close()  # embedded Qdrant: one client per folder
 
-    # 3. A query pipeline, saved as YAML and loaded back under the one allowlist entry it needs.
-    querying = Pipeline()
-    querying.add_component("embedder", SBERTTextEmbedder(model=model))
-    querying.add_component(
-        "retriever", QdrantEmbeddingRetriever(document_store=store(out / "qdrant", dimension), top_k=10)
-    )
-    querying.add_component(
-        "ranker",
-        SBERTRanker(
-            model=reranker,
-            top_k=3,
-            fusion_weight=report["fusion_weight"],
-            first_stage_model=model,  # the bi-encoder the weight was tuned with
-            **title_first,
-        ),
-    )
-    querying.connect("embedder.embedding", "retriever.query_embedding")
-    querying.connect("retriever.documents", "ranker.documents")
+    # 3. The recorded stack's query pipeline, saved as YAML and loaded back under the one allowlist entry it needs.
+    querying = stack_query_pipeline(model, store(out / "qdrant", dimension), top_k=3, **title_first)
     (out / "query_pipeline.yaml").write_text(querying.dumps(), encoding="utf-8")
     querying = Pipeline.loads(
         (out / "query_pipeline.yaml").read_text(encoding="utf-8"), allowed_modules=ALLOWED_MODULES
     )
 
+    stack = report["stack"]
     print(
         f"\nkept the {report['kept']} model: dev nDCG@10 {report['base']['ndcg@10']:.4f} (base) -> "
-        f"{report['fine_tuned']['ndcg@10']:.4f} (fine-tuned), {report['fused']['ndcg@10']:.4f} with the re-ranker "
-        f"mixed in at weight {report['fusion_weight']}; {written} passages indexed; "
+        f"{report['fine_tuned']['ndcg@10']:.4f} (fine-tuned); stack {stack} chosen on the validation questions "
+        f"(dev nDCG@10 {report['stacks'][stack]['dev']['ndcg@10']:.4f}); {written} passages indexed; "
         f"query pipeline in {out / 'query_pipeline.yaml'}"
     )
     for question in QUESTIONS:
-        answer = querying.run({"embedder": {"text": question}, "ranker": {"query": question}})
+        answer = querying.run(stack_query_inputs(querying, question))
         print(f"\n{question}")
-        for document in answer["ranker"]["documents"]:
+        for document in next(iter(answer.values()))["documents"]:
             print(f"  {document.score:+.3f}  [{document.meta['title']}] {document.content[:100]}")
 
 

@@ -8,6 +8,10 @@
 ``--sparse-model`` (Qdrant) stores a learned sparse model's vectors beside the dense ones; ``search`` uses
 the one given, else the one the collection records: the name given to ``ingest --sparse-model``.
 
+``search`` runs the stack ``finetune`` recorded beside ``--model`` (``stack.json``: search mode, re-ranker and
+fusion weight) unless ``--mode``, ``--rerank``, ``--fusion-weight``, ``--no-fusion`` or ``--no-stack`` say
+otherwise.
+
 ``--qdrant`` takes a folder (embedded mode) or a server URL (``--api-key`` or ``$QDRANT_API_KEY``,
 ``--prefer-grpc``); ``--chroma`` takes a folder or ``http://HOST:PORT``. ``ingest --ray [ADDRESS]``
 runs the same ingest through Ray Data (a local Ray instance when no address is given; see
@@ -20,12 +24,15 @@ import argparse
 import importlib
 import json
 import os
+import sys
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from integrations._base import BaseIngestor, SearchHit
+from integrations.stack import qdrant_search, recorded_reranker, recorded_sparse_model
 from sbert_plugins.cli import add_model_arguments, model_options
 from sbert_plugins.errors import ConfigError
+from sbert_plugins.stack_record import check_stack_models, read_stack_record
 
 if TYPE_CHECKING:
     from sbert_plugins.encoder import SentenceEncoder
@@ -112,6 +119,7 @@ def rerank(
     *,
     encoder: SentenceEncoder | None = None,
     fusion: bool = True,
+    cross_encoder: Any = None,
 ) -> list[SearchHit]:
     """Re-score ``hits`` with a cross-encoder and keep the best ``k``.
 
@@ -120,6 +128,7 @@ def rerank(
     ``encoder``'s similarities of the query and each hit's text (not the search score, which is a rank
     score on hybrid collections). The weight is ``fusion_weight`` or, when ``None`` and ``fusion`` is on,
     the one recorded in the cross-encoder's folder, which must have been tuned with ``encoder``.
+    ``cross_encoder``: the model of ``model_name`` when the caller loaded it already.
 
     Raises:
         ConfigError: no cross-encoder support in this installation; ``fusion_weight`` outside [0, 1]; a
@@ -134,7 +143,8 @@ def rerank(
         raise ConfigError("a fusion weight needs the first-stage bi-encoder (--model) to mix with")
     if not hits:
         return []
-    cross_encoder = cross.CrossEncoder(model_name, device=device)
+    if cross_encoder is None:
+        cross_encoder = cross.CrossEncoder(model_name, device=device)
     pairs = [(query, h.text) for h in hits]
     if weight is None:
         scores = cross_encoder.predict(pairs)
@@ -191,9 +201,48 @@ def _cmd_search(args: argparse.Namespace) -> int:
                 flag = "--" + name.replace("_", "-")
                 raise ConfigError(f"{flag} applies to --qdrant only (Chroma searches dense vectors)")
             options[name] = getattr(args, name)
-    with _open(args) as ingestor:
+    explicit = (
+        any(getattr(args, name) is not None for name in ("mode", "sparse", "sparse_weight", "fusion_weight"))
+        or args.rerank
+        or args.no_fusion
+        or args.no_stack
+    )
+    record = None if explicit or args.model is None else read_stack_record(args.model)
+    open_options: dict[str, Any] = {}
+    if record is not None:
+        if args.qdrant is None and record.first_stage != "dense":
+            raise ConfigError(
+                f"{args.model} records the stack {record.name!r}, which needs Qdrant's sparse vectors: search a "
+                "Qdrant collection with them (--qdrant), or pass --no-stack to search Chroma's dense vectors"
+            )
+        if args.qdrant is not None:
+            options["mode"], sparse = qdrant_search(record)
+            if sparse is not None:
+                options["sparse"] = sparse
+        if args.sparse_model is None and record.sparse_model is not None:
+            open_options["sparse_model"] = recorded_sparse_model(record, args.model, device=args.device)
+    with _open(args, **open_options) as ingestor:
+        reranker = None
+        if record is not None:
+            check_stack_models(record, dense_fingerprint=ingestor.model.fingerprint, where=str(args.model))
+            reranker = recorded_reranker(record, args.model, device=args.device)
+            if reranker is not None and args.fetch_k is None:
+                fetch_k = max(record.candidates, args.k)
+            if not args.json:
+                print(f"stack {record.name} (recorded in {args.model})", file=sys.stderr)
         hits = ingestor.search(args.query, fetch_k, **options)  # type: ignore[attr-defined]
-        if args.rerank:
+        if record is not None and reranker is not None:
+            hits = rerank(
+                args.query,
+                hits,
+                str(record.reranker_path(args.model)),
+                args.k,
+                args.device,
+                record.fusion_weight,
+                encoder=ingestor.model,
+                cross_encoder=reranker,
+            )
+        elif args.rerank:
             hits = rerank(
                 args.query,
                 hits,
@@ -298,6 +347,11 @@ def register_search(subparsers: Any) -> None:
         parser,
         "the learned sparse model for the query (default: the one the collection records, i.e. the name given to "
         "ingest --sparse-model)",
+    )
+    parser.add_argument(
+        "--no-stack",
+        action="store_true",
+        help="ignore the retrieval stack finetune recorded beside --model (stack.json: mode, re-ranker, weight)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(handler=_cmd_search)

@@ -30,6 +30,7 @@ if importlib.util.find_spec("haystack") is None:
 from integrations.haystack.embedders import SBERTDocumentEmbedder, SBERTTextEmbedder
 from integrations.haystack.ranker import SBERTRanker
 from integrations.haystack.sparse import SBERTSparseDocumentEmbedder, SBERTSparseTextEmbedder
+from integrations.haystack.stack import stack_query_inputs, stack_query_pipeline
 
 # The deserialization allowlist entry a saved pipeline with these components needs (and nothing wider).
 ALLOWED_MODULES = ["integrations.haystack"]
@@ -41,4 +42,6 @@ __all__ = [
     "SBERTSparseDocumentEmbedder",
     "SBERTSparseTextEmbedder",
     "SBERTTextEmbedder",
+    "stack_query_inputs",
+    "stack_query_pipeline",
 ]

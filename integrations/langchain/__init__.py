@@ -14,8 +14,9 @@ Example::
     )
     docs = retriever.invoke("what is a harp?")          # metadata["relevance_score"] on each
 
-Needs ``langchain-core``: ``pip install "sbert-plugins[langchain]"``. ``SBERTSparseEmbeddings`` (BM25 or
-learned sparse vectors for ``langchain_qdrant.QdrantVectorStore`` hybrid search) also needs ``langchain-qdrant`` and is
+Needs ``langchain-core``: ``pip install "sbert-plugins[langchain]"``. ``SBERTSparseEmbeddings`` (BM25 or learned
+sparse vectors for ``langchain_qdrant.QdrantVectorStore`` hybrid search) and ``stack_retriever`` (the retrieval
+stack ``finetune`` recorded beside a model, over a Qdrant collection) also need ``langchain-qdrant`` and are
 imported on first use.
 """
 
@@ -40,6 +41,7 @@ __all__ = [
     "SBERTEmbeddings",
     "SBERTReranker",
     "SBERTSparseEmbeddings",
+    "stack_retriever",
 ]
 
 
@@ -49,4 +51,8 @@ def __getattr__(name: str) -> Any:
         from integrations.langchain.sparse import SBERTSparseEmbeddings
 
         return SBERTSparseEmbeddings
+    if name == "stack_retriever":  # needs langchain-qdrant too
+        from integrations.langchain.stack import stack_retriever
+
+        return stack_retriever
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

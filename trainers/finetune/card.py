@@ -30,9 +30,11 @@ def write_outputs(
     base: Mapping[str, float],
     fine_tuned: Mapping[str, float],
     reranked: Mapping[str, Any] | None,
+    stacks: Mapping[str, Any] | None = None,
     kept: str,
     training: Mapping[str, float],
     reranker_training: Mapping[str, float] | None = None,
+    sparse: Mapping[str, Any] | None = None,
     timings: Mapping[str, float],
     cpu_timings: Mapping[str, float],
 ) -> dict[str, Any]:
@@ -45,6 +47,8 @@ def write_outputs(
         "reranked": dict(reranked["reranked"]) if reranked is not None else None,
         "fused": dict(reranked["fused"]) if reranked is not None else None,
         "fusion_weight": reranked["fusion_weight"] if reranked is not None else None,
+        "stack": stacks["chosen"] if stacks is not None else None,
+        "stacks": dict(stacks["stacks"]) if stacks is not None else None,
         "data": {
             "source": data.source,
             "pairs": data.pairs,
@@ -59,6 +63,7 @@ def write_outputs(
         },
         "training": {k: v for k, v in training.items() if k not in ("rows", "negatives_per_row")},
         "reranker_training": dict(reranker_training) if reranker_training is not None else None,
+        "sparse": dict(sparse) if sparse is not None else None,
         "timings_s": dict(timings),
         "cpu_s": dict(cpu_timings),
         "config": config.model_dump(mode="json"),
@@ -77,6 +82,40 @@ def reranked_rows(report: Mapping[str, Any]) -> list[tuple[str, Mapping[str, flo
         (f"{report['kept']} + re-ranker", report["reranked"]),
         (f"{report['kept']} + re-ranker mix (weight {report['fusion_weight']:.2f})", report["fused"]),
     ]
+
+
+def sparse_rows(report: Mapping[str, Any]) -> list[tuple[str, Mapping[str, float]]]:
+    """(row name, dev metrics) of the learned sparse base and fine-tuned models, when the run trained one."""
+    sparse = report.get("sparse")
+    if not sparse:
+        return []
+    return [("sparse base", sparse["base"]), (f"sparse fine-tuned (kept: {sparse['kept']})", sparse["fine_tuned"])]
+
+
+def stack_rows(report: Mapping[str, Any]) -> list[tuple[str, float, Mapping[str, float]]]:
+    """(stack, validation nDCG@10, dev metrics) of every retrieval stack the run compared, chosen one first."""
+    stacks = report.get("stacks") or {}
+    chosen = report.get("stack")
+    ordered = sorted(stacks, key=lambda name: name != chosen)
+    return [(name, stacks[name]["validation"]["ndcg@10"], stacks[name]["dev"]) for name in ordered]
+
+
+def _stack_lines(report: Mapping[str, Any]) -> list[str]:
+    rows = stack_rows(report)
+    if not rows:
+        return []
+    lines = [
+        "",
+        f"Retrieval stacks, chosen by validation nDCG@10 ({report['data']['validation_queries']} queries) and "
+        "recorded in `stack.json`:",
+        "",
+        "| stack | validation ndcg@10 | " + " | ".join(f"dev {k}" for k in HEADLINE) + " |",
+        "|---|---|" + "---|" * len(HEADLINE),
+    ]
+    for name, validation, dev in rows:
+        shown = f"**{name}** (chosen)" if name == report.get("stack") else name
+        lines.append(f"| {shown} | {validation:.4f} | " + " | ".join(f"{dev[k]:.4f}" for k in HEADLINE) + " |")
+    return lines
 
 
 def render_card(report: Mapping[str, Any]) -> str:
@@ -107,8 +146,10 @@ def render_card(report: Mapping[str, Any]) -> str:
     ]
     rows = [("base", report["base"]), ("fine-tuned", report["fine_tuned"])]
     rows += [(f"{name}, top {config['rerank_top_k']}", metrics) for name, metrics in reranked_rows(report)]
+    rows += sparse_rows(report)
     for name, metrics in rows:
         lines.append(f"| {name} | " + " | ".join(f"{metrics[k]:.4f}" for k in HEADLINE) + " |")
+    lines += _stack_lines(report)
     lines += [
         "",
         "## Data",

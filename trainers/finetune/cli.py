@@ -66,6 +66,32 @@ def register(subparsers: Any) -> None:
         default=defaults.reranker_first_stage_scale,
         help="train the re-ranker as a correction of the kept bi-encoder's cosines times this (default: alone)",
     )
+    parser.add_argument(
+        "--choose-stack",
+        action="store_true",
+        help="keep validation queries and choose the retrieval stack on them (dense, BM25, hybrid; always with "
+        "--reranker-output or --sparse-base); recorded in stack.json for search, LangChain and Haystack",
+    )
+    parser.add_argument(
+        "--sparse-base",
+        default=None,
+        help="also fine-tune a learned sparse model from this folder (a SparseEncoder, or a transformer such as "
+        "all-MiniLM-L6-v2 made into inference-free SPLADE); kept in OUTPUT/sparse",
+    )
+    parser.add_argument("--sparse-lr", type=float, default=defaults.sparse_learning_rate)
+    parser.add_argument("--sparse-epochs", type=int, default=defaults.sparse_epochs)
+    parser.add_argument(
+        "--sparse-document-regularizer",
+        type=float,
+        default=defaults.sparse_document_regularizer,
+        help="SpladeLoss's FLOPS weight on documents (higher: sparser documents)",
+    )
+    parser.add_argument(
+        "--sparse-pseudo-queries",
+        type=int,
+        default=defaults.sparse_pseudo_queries,
+        help="also train the sparse model on this many (title, text) pairs of titled corpus documents",
+    )
     parser.add_argument("--rerank-top-k", type=int, default=defaults.rerank_top_k, help="candidates to re-rank")
     parser.add_argument("--checkpoint-steps", type=int, default=defaults.checkpoint_steps)
     parser.add_argument(
@@ -97,6 +123,12 @@ def build_config(args: argparse.Namespace) -> FinetuneConfig:
         reranker_pseudo_queries=args.reranker_pseudo_queries,
         reranker_first_stage_scale=args.reranker_first_stage_scale or None,
         rerank_top_k=args.rerank_top_k,
+        choose_stack=args.choose_stack,
+        sparse_base=args.sparse_base,
+        sparse_learning_rate=args.sparse_lr,
+        sparse_epochs=args.sparse_epochs,
+        sparse_document_regularizer=args.sparse_document_regularizer,
+        sparse_pseudo_queries=args.sparse_pseudo_queries,
         checkpoint_steps=args.checkpoint_steps,
         precision=args.precision,
         seed=args.seed,
@@ -106,7 +138,7 @@ def build_config(args: argparse.Namespace) -> FinetuneConfig:
 
 def run_finetune(args: argparse.Namespace) -> int:
     """Handler of ``sbert-plugins finetune``: run the pipeline, print the dev metrics table and the summary."""
-    from trainers.finetune.card import reranked_rows
+    from trainers.finetune.card import reranked_rows, sparse_rows, stack_rows
     from trainers.finetune.run import finetune
 
     config = build_config(args)
@@ -121,8 +153,12 @@ def run_finetune(args: argparse.Namespace) -> int:
     print(f"{'dev metrics':<44}" + "".join(f"{k:>12}" for k in HEADLINE))
     rows = [("base", report["base"]), ("fine-tuned", report["fine_tuned"])]
     rows += reranked_rows(report)
+    rows += sparse_rows(report)
     for name, metrics in rows:
         print(f"{name:<44}" + "".join(f"{metrics[k]:>12.4f}" for k in HEADLINE))
+    for index, (name, validation, dev) in enumerate(stack_rows(report)):
+        label = f"stack {name}" + (" (chosen)" if index == 0 else "") + f", validation {validation:.4f}"
+        print(f"{label:<44}" + "".join(f"{dev[k]:>12.4f}" for k in HEADLINE))
     print(
         json.dumps(
             {"output": args.output, "kept": report["kept"], "timings_s": report["timings_s"], "cpu_s": report["cpu_s"]},

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sbert_plugins.errors import ConfigError
+from trainers.config import TrainingConfig
 
 
 class FinetuneConfig(BaseModel):
@@ -60,9 +61,26 @@ class FinetuneConfig(BaseModel):
             SciFact dev nDCG@10 in the mix (``examples/train_reranker.py``), but one of a fine-tuned model
             learns little from the queries that model was trained on: after this fine-tune the mix did no
             better than with a re-ranker trained alone.
-        reranker_validation_ratio: share of the training queries kept from both models (seeded) to choose the
-            weight of the re-ranker's score in a mix with the bi-encoder's; dev reports the re-ranker alone and
-            the mix.
+        reranker_validation_ratio: share of the training queries kept from every model (seeded) to choose the
+            weight of the re-ranker's score in a mix with the bi-encoder's and the retrieval stack; dev reports
+            the re-ranker alone, the mix and every stack.
+        choose_stack: compare the retrieval stacks (dense, BM25, dense + BM25, with ``sparse_base`` also learned
+            sparse and dense + learned sparse, each also followed by the re-ranker when there is one) on the
+            validation queries and record the best in ``stack.json`` beside the model
+            (:mod:`sbert_plugins.stack_record`). Always on with ``reranker_output`` or ``sparse_base``.
+        sparse_base: also fine-tune a learned sparse model (:mod:`trainers.finetune.sparse`): a SparseEncoder
+            folder as it is, or a transformer folder (e.g. all-MiniLM-L6-v2) made into inference-free SPLADE whose
+            query weights start as the corpus's token IDF. The better of base and fine-tuned by dev nDCG@10 is
+            kept in ``<output>/sparse``, and the stacks with a learned sparse side are compared too.
+        sparse_epochs, sparse_learning_rate: its training (SpladeLoss around SparseMultipleNegativesRankingLoss,
+            on the bi-encoder's rows and batch size).
+        sparse_document_regularizer: SpladeLoss's FLOPS weight on documents (higher: fewer active dimensions,
+            smaller index; queries of an inference-free model are not regularised).
+        sparse_pseudo_queries: also train the sparse model on this many (title, text) pairs of titled corpus
+            documents (a seeded sample leaving out documents relevant to dev or validation queries, with
+            negatives mined for the title by the base bi-encoder).
+        sparse_init_active_dims: when ``sparse_base`` has no masked-LM head, the head built for it starts with
+            about this many active tokens per document (:func:`trainers.finetune.sparse.init_fresh_head`).
         max_seq_length: truncate texts for the bi-encoder to this many tokens (``None``: the model's).
         precision: training arithmetic of both models: ``fp32``, or ``bf16`` autocast (on SciFact with 2
             CPU cores with AMX the training phase took 331 s instead of 426 s). Evaluation runs in fp32.
@@ -98,6 +116,13 @@ class FinetuneConfig(BaseModel):
     reranker_pseudo_queries: int = Field(0, ge=0)
     reranker_first_stage_scale: float | None = Field(None, gt=0)
     reranker_validation_ratio: float = Field(0.1, gt=0, lt=1)
+    choose_stack: bool = False
+    sparse_base: str | None = None
+    sparse_epochs: int = Field(1, ge=1)
+    sparse_learning_rate: float = Field(2e-5, gt=0)
+    sparse_document_regularizer: float = Field(3e-4, ge=0)
+    sparse_pseudo_queries: int = Field(0, ge=0)
+    sparse_init_active_dims: int = Field(256, ge=1)
     max_seq_length: int | None = Field(None, ge=8)
     precision: Literal["fp32", "bf16"] = "fp32"
     eval_batch_size: int = Field(32, ge=1)
@@ -110,6 +135,11 @@ class FinetuneConfig(BaseModel):
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
             raise ConfigError(f"invalid finetune config: {problems}") from exc
 
+    @property
+    def compares_stacks(self) -> bool:
+        """Whether the run keeps validation queries and chooses a retrieval stack on them."""
+        return self.choose_stack or self.reranker_output is not None or self.sparse_base is not None
+
     @model_validator(mode="after")
     def _check(self) -> FinetuneConfig:
         if not self.output.strip():
@@ -118,14 +148,42 @@ class FinetuneConfig(BaseModel):
             raise ValueError(f"mining_depth ({self.mining_depth}) must exceed skip_top ({self.skip_top})")
         return self
 
+    def ranking_training(
+        self, output_dir: str, *, epochs: int, learning_rate: float, router_mapping: dict[str, str]
+    ) -> TrainingConfig:
+        """The Trainer settings of a retrieval model trained on (query, positive, negatives) rows (the bi-encoder
+        and the sparse model): no-duplicates batches of ``batch_size``, this run's warm-up, precision, seed and
+        checkpoints, at the given epochs and learning rate."""
+        return TrainingConfig(
+            output_dir=output_dir,
+            epochs=epochs,
+            batch_size=self.batch_size,
+            learning_rate=learning_rate,
+            warmup_ratio=self.warmup_ratio,
+            batch_sampler="no_duplicates",
+            precision=self.precision,
+            seed=self.seed,
+            save_steps=self.checkpoint_steps,
+            save_total_limit=1,
+            show_progress=self.show_progress,
+            router_mapping=router_mapping,
+        )
+
     def fingerprint(self) -> str:
         """A hash of the settings that decide the results (not where they go or how they are shown)."""
         decisive = self.model_dump(exclude={"output", "reranker_output", "show_progress", "eval_batch_size"})
         decisive["reranker"] = self.reranker_output is not None
         if not decisive["reranker"]:  # runs recorded before the setting existed still resume
-            del decisive["reranker_validation_ratio"], decisive["reranker_pseudo_queries"]
+            del decisive["reranker_pseudo_queries"]
+            if not decisive["choose_stack"] and decisive["sparse_base"] is None:
+                del decisive["reranker_validation_ratio"]
         if not decisive["reranker"] or decisive["reranker_first_stage_scale"] is None:  # likewise
             del decisive["reranker_first_stage_scale"]
+        if not decisive["choose_stack"]:  # likewise
+            del decisive["choose_stack"]
+        if decisive["sparse_base"] is None:  # likewise
+            for name in [key for key in decisive if key.startswith("sparse_")]:
+                del decisive[name]
         if decisive["precision"] == "fp32":  # runs recorded before the setting existed trained in fp32
             del decisive["precision"]
         return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]

@@ -23,6 +23,7 @@ from sbert_plugins.evaluation.metrics import RetrievalCutoffs, retrieval_metrics
 CUTOFFS = RetrievalCutoffs(accuracy=(1, 10), precision_recall=(1, 10, 100), mrr=(10,), ndcg=(10,), map=(100,))
 HEADLINE = ("ndcg@10", "mrr@10", "recall@100")
 PRIMARY = "ndcg@10"
+RANK_DEPTH = 100  # documents kept per ranked query (dev, validation): Recall@100 needs them all
 
 logger = logging.getLogger(__name__)
 

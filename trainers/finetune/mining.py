@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
+
+from sbert_plugins.modules import Router
 
 QUERY_CHUNK = 256
 
@@ -117,3 +120,11 @@ def title_rows(
         row.update({f"negative_{i + 1}": titled[d][1] for i, d in enumerate(mined)})
         rows.append(row)
     return rows
+
+
+def query_document_mapping(model: Any, columns: Sequence[str]) -> dict[str, str]:
+    """For a model with a Router: the ``query`` column takes the query route, the others the document
+    route (so both branches train); an empty mapping for other models."""
+    if not isinstance(model[0], Router):
+        return {}
+    return {column: "query" if column == "query" else "document" for column in columns}

@@ -3,7 +3,8 @@
 read + validate pairs → dev split of queries → evaluate the base model on the dev queries over the whole
 corpus, and mine hard negatives for the training queries with it → train (MultipleNegativesRankingLoss,
 no-duplicates batches, checkpoints) → evaluate the fine-tuned model → keep the better of the two →
-optionally train and evaluate a cross-encoder re-ranker → write metrics.json and the model card.
+optionally train and evaluate a cross-encoder re-ranker → with validation queries, compare the retrieval
+stacks and record the best (``stack.json``) → write metrics.json and the model card.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ import torch
 from sbert_plugins.encoder import SentenceEncoder
 from sbert_plugins.errors import ModelNotFoundError
 from sbert_plugins.loading import packaged_default_path
-from sbert_plugins.modules import Router
+from sbert_plugins.sparse import SparseEncoder
+from sbert_plugins.stack_record import write_stack_record
 from trainers.checkpoint import CHECKPOINTS_DIR, list_checkpoints
 from trainers.config import TrainingConfig
 from trainers.finetune.card import write_outputs
 from trainers.finetune.config import FinetuneConfig
 from trainers.finetune.evaluation import (
     PRIMARY,
+    RANK_DEPTH,
     Ranking,
     RerankedHeads,
     RetrievalRun,
@@ -38,9 +41,17 @@ from trainers.finetune.evaluation import (
     score_heads,
     top_ranked,
 )
-from trainers.finetune.mining import bi_encoder_rows, mine_hard_negatives, title_rows
+from trainers.finetune.mining import bi_encoder_rows, mine_hard_negatives, query_document_mapping, title_rows
 from trainers.finetune.pairs import RetrievalData, read_pairs
+from trainers.finetune.sparse import (
+    SPARSE_DIR,
+    evaluate_sparse,
+    load_sparse_base,
+    sparse_report,
+    train_sparse,
+)
 from trainers.finetune.split import split_queries
+from trainers.finetune.stack_choice import compare_run_stacks, stack_record
 from trainers.finetune.state import RunState
 from trainers.losses import CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss
 from trainers.losses.cross_encoder import MultipleNegativesRankingLoss as CrossEncoderMNRL
@@ -48,8 +59,6 @@ from trainers.state import Callback
 from trainers.trainer import Trainer
 
 logger = logging.getLogger(__name__)
-
-RANK_DEPTH = 100
 
 
 def finetune(
@@ -74,8 +83,10 @@ def finetune(
 
     Returns:
         the content of ``metrics.json``: ``base`` and ``fine_tuned`` dev metrics, with a re-ranker also
-        ``reranked`` (the re-ranker alone), ``fused`` (the mix) and ``fusion_weight``; ``kept``
-        (``"fine-tuned"`` or ``"base"``), data counts, settings and seconds per phase.
+        ``reranked`` (the re-ranker alone), ``fused`` (the mix) and ``fusion_weight``; with validation queries
+        (:attr:`FinetuneConfig.compares_stacks`) ``stacks`` (validation and dev metrics of every retrieval
+        stack) and ``stack`` (the chosen one, recorded in ``stack.json``); ``kept`` (``"fine-tuned"`` or
+        ``"base"``), data counts, settings and seconds per phase.
 
     Raises:
         DataError: invalid pairs (each problem with file and line), before any model is loaded.
@@ -128,9 +139,30 @@ def finetune(
         _write_fusion_record(config, output, reranked["fusion_weight"])
         logger.info("%s model + re-ranker: %s", kept, _headline(reranked["reranked"]))
         logger.info("%s model + mix (weight %.2f): %s", kept, reranked["fusion_weight"], _headline(reranked["fused"]))
+    sparse = _sparse_phases(state, data, config, train_ids, dev_ids, ranked_ids, base, callbacks)
+    stacks = record = None
+    if config.compares_stacks:
+        chosen_run = tuned if kept == "fine-tuned" else base
+        stacks = _phase(
+            state,
+            "stacks",
+            lambda: compare_run_stacks(
+                data,
+                config,
+                validation_ids,
+                dev_ids,
+                chosen_run,
+                reranked,
+                load_kept=lambda: _load_encoder(str(output), config),
+                sparse=sparse["rankings"] if sparse is not None else None,
+            ),
+        )
+        record = stack_record(config, output, stacks)
+        logger.info("chosen stack: %s", stacks["chosen"])
     reports: list[dict[str, Any]] = []
-    state.publish(
-        lambda folder: reports.append(
+
+    def write_reports(folder: Path) -> None:
+        reports.append(
             write_outputs(
                 folder,
                 config=config,
@@ -139,18 +171,89 @@ def finetune(
                 base=base["metrics"],
                 fine_tuned=tuned["metrics"],
                 reranked=reranked,
+                stacks=stacks,
                 kept=kept,
                 training=training,
                 reranker_training=reranker_training,
+                sparse=sparse["report"] if sparse is not None else None,
                 timings=state.timings,
                 cpu_timings=state.cpu_timings,
             )
         )
-    )
+        if record is not None:
+            write_stack_record(folder, record)
+
+    state.publish(write_reports)
     state.finish()  # the previous run's files that this one did not write again go now
-    for leftover in ("bi-encoder", "reranker"):  # weights and checkpoints are in the outputs now
+    for leftover in ("bi-encoder", "reranker", SPARSE_DIR):  # weights and checkpoints are in the outputs now
         shutil.rmtree(state.work / leftover, ignore_errors=True)
     return reports[0]
+
+
+def _sparse_phases(
+    state: RunState,
+    data: RetrievalData,
+    config: FinetuneConfig,
+    train_ids: list[str],
+    dev_ids: list[str],
+    ranked_ids: list[str],
+    base: dict[str, Any],
+    callbacks: Sequence[Callback],
+) -> dict[str, Any] | None:
+    """With ``sparse_base``: evaluate the sparse base, train it on the bi-encoder's rows (and title pseudo-queries),
+    evaluate again and publish the better in ``<output>/sparse`` (:mod:`trainers.finetune.sparse`). Returns its
+    ``report`` for metrics.json and the kept model's ``rankings`` of the dev and validation queries."""
+    if config.sparse_base is None:
+        return None
+    depth = max(RANK_DEPTH, config.rerank_top_k)
+    texts = list(data.corpus.values())
+    sparse_base = _phase(
+        state,
+        "sparse_base_eval",
+        lambda: evaluate_sparse(load_sparse_base(config, texts), data, dev_ids, ranked_ids, depth=depth),
+    )
+    logger.info("sparse base: %s", _headline(sparse_base["metrics"]))
+    work = state.work / SPARSE_DIR
+
+    def train() -> dict[str, float]:
+        rows = bi_encoder_rows(
+            train_ids,
+            data.queries,
+            data.corpus,
+            data.relevant,
+            base["negatives"],
+            num_negatives=config.hard_negatives,
+            seed=config.seed + 3,
+        )
+        title_negatives = base.get("title_negatives", {})
+        titles = list(title_negatives)[: config.sparse_pseudo_queries]
+        rows += title_rows(titles, data.titled, title_negatives, num_negatives=config.hard_negatives)
+        return train_sparse(load_sparse_base(config, texts), rows, config, work, callbacks)
+
+    sparse_training = _phase(state, "sparse_train", train)
+
+    def evaluate_trained() -> dict[str, Any]:
+        model = SparseEncoder(str(work))
+        if config.max_seq_length is not None:
+            model.max_seq_length = config.max_seq_length
+        return evaluate_sparse(model, data, dev_ids, ranked_ids, depth=depth)
+
+    sparse_tuned = _phase(state, "sparse_fine_tuned_eval", evaluate_trained)
+    logger.info("sparse fine-tuned: %s", _headline(sparse_tuned["metrics"]))
+
+    def keep_better() -> str:
+        better = sparse_tuned["metrics"][PRIMARY] > sparse_base["metrics"][PRIMARY]
+        model = SparseEncoder(str(work)) if better else load_sparse_base(config, texts)
+        state.publish(lambda folder: model.save(folder / SPARSE_DIR))
+        return "fine-tuned" if better else "base"
+
+    sparse_kept = _phase(state, "sparse_keep_better", keep_better)
+    logger.info("kept the %s sparse model", sparse_kept)
+    kept_run = sparse_tuned if sparse_kept == "fine-tuned" else sparse_base
+    return {
+        "report": sparse_report(sparse_base, sparse_tuned, sparse_kept, sparse_training),
+        "rankings": kept_run["rankings"],
+    }
 
 
 def _phase(state: RunState, name: str, run: Any) -> Any:
@@ -178,7 +281,7 @@ def _split(data: RetrievalData, config: FinetuneConfig) -> list[list[str]]:
         list(data.queries), dev_ratio=config.dev_ratio, dev_size=config.dev_size, seed=config.seed
     )
     validation_ids: list[str] = []
-    if config.reranker_output is not None:
+    if config.compares_stacks:
         train_ids, validation_ids = split_queries(
             train_ids, dev_ratio=config.reranker_validation_ratio, dev_size=None, seed=config.seed + 1
         )
@@ -186,12 +289,17 @@ def _split(data: RetrievalData, config: FinetuneConfig) -> list[list[str]]:
 
 
 def _pseudo_query_documents(data: RetrievalData, config: FinetuneConfig, held_out: list[str]) -> list[str]:
-    """A seeded sample of the documents with a title, none relevant to a dev or validation query."""
-    if config.reranker_output is None or not config.reranker_pseudo_queries:
+    """A seeded sample of the documents with a title, none relevant to a dev or validation query: as many as the
+    re-ranker or the sparse model takes (each takes the first of them it needs)."""
+    wanted = max(
+        config.reranker_pseudo_queries if config.reranker_output is not None else 0,
+        config.sparse_pseudo_queries if config.sparse_base is not None else 0,
+    )
+    if not wanted:
         return []
     excluded = {d for q in held_out for d in data.relevant[q]}
     candidates = [d for d in data.titled if d not in excluded]
-    return random.Random(config.seed + 2).sample(candidates, min(config.reranker_pseudo_queries, len(candidates)))
+    return random.Random(config.seed + 2).sample(candidates, min(wanted, len(candidates)))
 
 
 def _base_name(config: FinetuneConfig) -> str:
@@ -302,18 +410,10 @@ def _train(
         seed=config.seed,
     )
     model = _load_encoder(_base_name(config), config)
-    settings = TrainingConfig(
-        output_dir=str(work),
+    settings = config.ranking_training(
+        str(work),
         epochs=config.epochs,
-        batch_size=config.batch_size,
         learning_rate=config.learning_rate,
-        warmup_ratio=config.warmup_ratio,
-        batch_sampler="no_duplicates",
-        precision=config.precision,
-        seed=config.seed,
-        save_steps=config.checkpoint_steps,
-        save_total_limit=1,
-        show_progress=config.show_progress,
         router_mapping=query_document_mapping(model, list(rows[0])),
     )
     loss: MultipleNegativesRankingLoss = (
@@ -387,7 +487,8 @@ def _train_reranker(
         seed=config.seed + 1,
     )
     query_rows = len(rows)
-    rows += title_rows(list(title_negatives), data.titled, title_negatives, num_negatives=config.hard_negatives)
+    titles = list(title_negatives)[: config.reranker_pseudo_queries]
+    rows += title_rows(titles, data.titled, title_negatives, num_negatives=config.hard_negatives)
     torch.manual_seed(config.seed)  # the fresh head's initial weights
     reranker = CrossEncoder(_base_name(config), num_labels=1)
     reranker.max_length = min(config.reranker_max_length, reranker.max_length)  # never past the model's limit
@@ -465,14 +566,16 @@ def _evaluate_reranker(
             show_progress=config.show_progress,
         )
 
-    weight = choose_fusion_weight(scored(validation_ids))
+    validation = scored(validation_ids)
+    weight = choose_fusion_weight(validation)
     dev = scored(dev_ids)
-    return {"reranked": rerank_metrics(dev, 1.0), "fused": rerank_metrics(dev, weight), "fusion_weight": weight}
-
-
-def query_document_mapping(model: SentenceEncoder, columns: Sequence[str]) -> dict[str, str]:
-    """For a model with a Router: the ``query`` column takes the query route, the others the document
-    route (so both branches train); an empty mapping for other models."""
-    if not isinstance(model[0], Router):
-        return {}
-    return {column: "query" if column == "query" else "document" for column in columns}
+    logits: dict[str, dict[str, float]] = {}  # reused by the stack comparison
+    for ids, heads in ((validation_ids, validation), (dev_ids, dev)):
+        for q, head, scores in zip(ids, heads.heads, heads.reranker, strict=True):
+            logits[q] = dict(zip(head, map(float, scores), strict=True))
+    return {
+        "reranked": rerank_metrics(dev, 1.0),
+        "fused": rerank_metrics(dev, weight),
+        "fusion_weight": weight,
+        "logits": logits,
+    }
