@@ -205,7 +205,7 @@ def sparse_first_hybrid(ingestor: QdrantIngestor, text: str) -> list[str]:
     bm25 = ingestor.bm25.encode_query(text)
     sides = [
         models.Prefetch(
-            query=models.SparseVector(indices=bm25.indices, values=bm25.values),
+            query=models.SparseVector(indices=list(bm25.indices), values=list(bm25.values)),
             using=ingestor.sparse_vector_name,
             limit=QDRANT_DEFAULT_PREFETCH,
         ),

@@ -1,6 +1,6 @@
 """Learned sparse vectors (a :class:`~sbert_plugins.SparseEncoder`, e.g. SPLADE) for the vector stores.
 
-Vendor-free. :class:`LearnedSparseEncoder` has the interface of :class:`~integrations.bm25.BM25Encoder`
+Vendor-free. :class:`LearnedSparseEncoder` has the interface of :class:`~sbert_plugins.bm25.BM25Encoder`
 (``encode_documents`` / ``encode_query``; :class:`SparseTextEncoder`), so the Qdrant ingestor, the
 LangChain ``SparseEmbeddings`` adapter, the Haystack sparse embedders and the server take either kind of
 sparse vector through the same code. Unlike BM25, a learned vector is the whole score: the store keeps it
@@ -21,30 +21,21 @@ from integrations._encoder_lock import encoder_lock
 from integrations._identity import ModelIdentity
 from sbert_plugins.device import PrecisionSetting
 from sbert_plugins.errors import ConfigError
+from sbert_plugins.sparse.rows import SparseVector
 
 if TYPE_CHECKING:
     from sbert_plugins.sparse import SparseEncoder
 
 
-class SparseRow(Protocol):
-    """One sparse vector: parallel ``indices`` (ascending, unique) and ``values``."""
-
-    @property
-    def indices(self) -> Sequence[int]: ...
-
-    @property
-    def values(self) -> Sequence[float]: ...
-
-
 class SparseTextEncoder(Protocol):
-    """What makes a store's sparse vectors of texts: BM25 (:class:`~integrations.bm25.BM25Encoder`) or a
+    """What makes a store's sparse vectors of texts: BM25 (:class:`~sbert_plugins.bm25.BM25Encoder`) or a
     learned model (:class:`LearnedSparseEncoder`)."""
 
-    def encode_documents(self, texts: Sequence[str]) -> Sequence[SparseRow]:
+    def encode_documents(self, texts: Sequence[str]) -> Sequence[SparseVector]:
         """The document-side vector of each text, in order."""
         ...
 
-    def encode_query(self, text: str) -> SparseRow:
+    def encode_query(self, text: str) -> SparseVector:
         """The query-side vector of ``text``."""
         ...
 
@@ -121,25 +112,25 @@ class LearnedSparseEncoder:
         """The name the model was given by and its fingerprint (loads the model)."""
         return ModelIdentity(self.name, self.model.fingerprint)
 
-    def encode_documents(self, texts: Sequence[str]) -> list[SparseRow]:
+    def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:
         """The document-side sparse vector of each text, in order."""
         if isinstance(texts, str):
             raise TypeError("encode_documents expects a list of strings, found a single str: use encode_query")
         return self._encode(list(texts), documents=True)
 
-    def encode_query(self, text: str) -> SparseRow:
+    def encode_query(self, text: str) -> SparseVector:
         """The query-side sparse vector of ``text``."""
         if not isinstance(text, str):
             raise TypeError(f"expected the query as a str, found {type(text).__name__}")
         return self._encode([text], documents=False)[0]
 
-    def encode_queries(self, texts: Sequence[str]) -> list[SparseRow]:
+    def encode_queries(self, texts: Sequence[str]) -> list[SparseVector]:
         """The query-side sparse vector of each text, in order (one batched call)."""
         if isinstance(texts, str):
             raise TypeError("encode_queries expects a list of strings, found a single str: use encode_query")
         return self._encode(list(texts), documents=False)
 
-    def _encode(self, texts: list[str], *, documents: bool) -> list[SparseRow]:
+    def _encode(self, texts: list[str], *, documents: bool) -> list[SparseVector]:
         from sbert_plugins.sparse import sparse_rows
 
         if not texts:

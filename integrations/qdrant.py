@@ -22,7 +22,6 @@ from integrations._base import BaseIngestor, SearchHit, positive_int
 from integrations._identity import ModelIdentity, check_readable
 from integrations._retry import RetryPolicy, call_with_retry
 from integrations._store_lock import StoreLock
-from integrations.bm25 import BM25Config, BM25Encoder
 from integrations.hybrid import SPARSE_KINDS, SparseKind, check_sparse_weight
 from integrations.learned_sparse import LearnedSparseEncoder, SparseTextEncoder
 from integrations.qdrant_points import (
@@ -45,6 +44,7 @@ from integrations.qdrant_points import (
     to_payload,
 )
 from integrations.qdrant_sink import QdrantSink, open_embedded
+from sbert_plugins.bm25 import BM25Config, BM25Encoder
 from sbert_plugins.errors import ConfigError, IntegrationError
 
 if TYPE_CHECKING:

@@ -21,10 +21,11 @@ import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from sbert_plugins.sparse.rows import SparseVector
 
 _TOKEN = re.compile(r"[^\W_]+")
 
@@ -66,14 +67,6 @@ class BM25Config(BaseModel):
     stem: bool = Field(default=True, description="reduce plurals (S-stemmer)")
 
 
-@dataclass(frozen=True)
-class SparseVector:
-    """Parallel lists of term ids (sorted, unique) and weights."""
-
-    indices: list[int]
-    values: list[float]
-
-
 def term_id(term: str) -> int:
     """The stable id of a term: its CRC-32 (an unsigned 32-bit integer, what Qdrant indexes)."""
     return zlib.crc32(term.encode("utf-8"))
@@ -104,8 +97,8 @@ class BM25Encoder:
         counts = Counter(term_id(t) for t in terms)
         k1, b = self.config.k1, self.config.b
         norm = k1 * (1.0 - b + b * len(terms) / self.config.avg_doc_length)
-        indices = sorted(counts)
-        return SparseVector(indices, [counts[i] * (k1 + 1.0) / (counts[i] + norm) for i in indices])
+        indices = tuple(sorted(counts))
+        return SparseVector(indices, tuple(counts[i] * (k1 + 1.0) / (counts[i] + norm) for i in indices))
 
     def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:
         """:meth:`encode_document` for each text."""
@@ -113,8 +106,8 @@ class BM25Encoder:
 
     def encode_query(self, text: str) -> SparseVector:
         """1.0 for each distinct query term (BM25 counts a repeated query term once)."""
-        indices = sorted({term_id(t) for t in self.tokenize(text)})
-        return SparseVector(indices, [1.0] * len(indices))
+        indices = tuple(sorted({term_id(t) for t in self.tokenize(text)}))
+        return SparseVector(indices, (1.0,) * len(indices))
 
 
 def bm25_idf(document_frequency: int, documents: int) -> float:

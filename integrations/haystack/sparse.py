@@ -1,4 +1,4 @@
-"""Sparse Haystack embedders: the project's BM25 vectors (:mod:`integrations.bm25`) or a learned sparse
+"""Sparse Haystack embedders: the project's BM25 vectors (:mod:`sbert_plugins.bm25`) or a learned sparse
 model's (:mod:`integrations.learned_sparse`, a ``SparseEncoder`` such as SPLADE) as ``SparseEmbedding``s.
 
 These are the vectors :class:`~integrations.qdrant.QdrantIngestor` writes. BM25: term-frequency weights
@@ -20,7 +20,6 @@ from haystack.dataclasses import SparseEmbedding
 from haystack.utils import ComponentDevice
 from pydantic import ValidationError
 
-from integrations.bm25 import BM25Config, BM25Encoder
 from integrations.haystack._common import (
     SerializableComponent,
     check_device,
@@ -30,8 +29,10 @@ from integrations.haystack._common import (
     check_separator,
     document_texts,
 )
-from integrations.learned_sparse import LearnedSparseEncoder, SparseRow, SparseTextEncoder
+from integrations.learned_sparse import LearnedSparseEncoder, SparseTextEncoder
+from sbert_plugins.bm25 import BM25Config, BM25Encoder
 from sbert_plugins.errors import ConfigError
+from sbert_plugins.sparse.rows import SparseVector
 
 
 def _bm25_config(settings: Any) -> BM25Config:
@@ -45,7 +46,7 @@ def _bm25_config(settings: Any) -> BM25Config:
         raise ConfigError(f"bm25 settings {settings!r} are invalid: {exc}") from exc
 
 
-def _sparse(vector: SparseRow) -> SparseEmbedding:
+def _sparse(vector: SparseVector) -> SparseEmbedding:
     return SparseEmbedding(indices=list(vector.indices), values=list(vector.values))
 
 
@@ -90,7 +91,7 @@ class SBERTSparseTextEmbedder(_SparseEmbedder):
     (1.0 per distinct term) or a learned sparse model's query vector.
 
     Args:
-        bm25: :class:`~integrations.bm25.BM25Config` fields (``k1``, ``b``, ``avg_doc_length``,
+        bm25: :class:`~sbert_plugins.bm25.BM25Config` fields (``k1``, ``b``, ``avg_doc_length``,
             ``stopwords``, ``stem``); default: the ingestor's defaults. Use the same on both sides.
         model: instead of BM25, a learned sparse model: a ``SparseEncoder`` folder or name (loaded by
             ``warm_up`` or on first use), or a loaded ``SparseEncoder`` (saved pipelines record its source).

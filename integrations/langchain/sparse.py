@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from integrations.bm25 import BM25Config, BM25Encoder
-from integrations.learned_sparse import LearnedSparseEncoder, SparseRow, SparseTextEncoder
+from integrations.learned_sparse import LearnedSparseEncoder, SparseTextEncoder
+from sbert_plugins import sparse
+from sbert_plugins.bm25 import BM25Config, BM25Encoder
 from sbert_plugins.errors import ConfigError, missing_dependency
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class SBERTSparseEmbeddings(SparseEmbeddings):
                           retrieval_mode=RetrievalMode.HYBRID)
 
     Raises:
-        ConfigError: ``bm25`` is not a :class:`~integrations.bm25.BM25Config`; both ``bm25`` and ``model``;
+        ConfigError: ``bm25`` is not a :class:`~sbert_plugins.bm25.BM25Config`; both ``bm25`` and ``model``;
             ``model`` is neither a ``SparseEncoder`` nor a name.
         MissingDependencyError: ``langchain-qdrant`` is not installed.
     """
@@ -69,5 +70,5 @@ class SBERTSparseEmbeddings(SparseEmbeddings):
         return _to_langchain(self.encoder.encode_query(text))
 
 
-def _to_langchain(vector: SparseRow) -> SparseVector:
+def _to_langchain(vector: sparse.SparseVector) -> SparseVector:
     return SparseVector(indices=list(vector.indices), values=list(vector.values))

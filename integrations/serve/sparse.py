@@ -20,11 +20,12 @@ from typing import Any, cast
 
 import orjson
 
-from integrations.learned_sparse import LearnedSparseEncoder, SparseRow
+from integrations.learned_sparse import LearnedSparseEncoder
 from integrations.microbatch import MicroBatcher
 from integrations.serve.engine import BatchObserver, Kind
 from integrations.serve.protocol import ApiError, check_model, parse_texts
 from integrations.serve.settings import ServeSettings
+from sbert_plugins.sparse.rows import SparseVector
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def parse_sparse_request(payload: Mapping[str, Any], *, model_id: str | None, se
     return SparseCall(model, texts, cast(Kind, kind))
 
 
-def sparse_response(vectors: Sequence[SparseRow]) -> bytes:
+def sparse_response(vectors: Sequence[SparseVector]) -> bytes:
     """``[[{"index": i, "value": v}, ...], ...]``: one list per input, token ids ascending."""
     rows = [
         [{"index": int(i), "value": float(v)} for i, v in zip(vector.indices, vector.values, strict=True)]
@@ -80,7 +81,7 @@ class SparseEngine:
         self.batcher = batcher
         self.observer = observer
 
-    async def embed(self, texts: list[str], kind: Kind) -> list[SparseRow]:
+    async def embed(self, texts: list[str], kind: Kind) -> list[SparseVector]:
         """The sparse vectors of ``texts`` (at least one) as queries or documents, batched with other requests'.
 
         Raises:
@@ -89,13 +90,13 @@ class SparseEngine:
         encode = self._encode_queries if kind == "query" else self._encode_documents
         return list(await self.batcher.submit(("embed_sparse", kind), texts, encode))
 
-    def _encode_queries(self, texts: list[str]) -> list[SparseRow]:
+    def _encode_queries(self, texts: list[str]) -> list[SparseVector]:
         return self._encode("query", texts)
 
-    def _encode_documents(self, texts: list[str]) -> list[SparseRow]:
+    def _encode_documents(self, texts: list[str]) -> list[SparseVector]:
         return self._encode("document", texts)
 
-    def _encode(self, kind: Kind, texts: list[str]) -> list[SparseRow]:
+    def _encode(self, kind: Kind, texts: list[str]) -> list[SparseVector]:
         start = time.perf_counter()
         encode = self.encoder.encode_queries if kind == "query" else self.encoder.encode_documents
         vectors = encode(texts)

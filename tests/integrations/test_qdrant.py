@@ -17,9 +17,9 @@ import pytest
 pytest.importorskip("qdrant_client")
 
 from integrations._ingest import point_id
-from integrations.bm25 import BM25Config, BM25Encoder
 from integrations.qdrant import QdrantIngestor
 from sbert_plugins import SentenceEncoder
+from sbert_plugins.bm25 import BM25Config, BM25Encoder
 from sbert_plugins.errors import ConfigError, IntegrationError
 from tests.integrations.corpus import make_docs, make_text
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from integrations._ingest import point_id
-from integrations.bm25 import BM25Config
 from sbert_plugins import SentenceEncoder
+from sbert_plugins.bm25 import BM25Config
 from sbert_plugins.errors import ConfigError
 from sbert_plugins.evaluation.readers import read_beir_queries, read_qrels
 from sbert_plugins.sparse import SparseEncoder
