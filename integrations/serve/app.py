@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -27,7 +26,6 @@ from integrations.serve.settings import ServeSettings
 from integrations.serve.sparse import SparseEngine, parse_sparse_request, sparse_response
 from sbert_plugins import SentenceEncoder, SparseEncoder
 from sbert_plugins.cross_encoder import CrossEncoder
-from sbert_plugins.device import NUM_THREADS_ENV, available_cpus
 from sbert_plugins.loading import DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
@@ -167,25 +165,9 @@ def create_app(
     return app
 
 
-def encoding_threads(settings: ServeSettings) -> int | None:
-    """The intra-op CPU threads the server's embedding model encodes with: ``settings.num_threads``; else
-    ``None`` when ``$SBERT_PLUGINS_NUM_THREADS`` is set (the encoder reads it); else one CPU fewer than this
-    process may use, and at least one.
-
-    The CPU left over runs the event loop, which parses requests and writes responses while a batch is
-    encoded. Torch's threads wait for each other by spinning at every operation: when the event loop (or
-    a client on the same machine) takes the core of one of them, the others spin until it is back.
-    """
-    if settings.num_threads is not None:
-        return settings.num_threads
-    if os.environ.get(NUM_THREADS_ENV, "").strip():
-        return None
-    return max(1, available_cpus() - 1)
-
-
 def load_app(settings: ServeSettings) -> FastAPI:
     """Load the models ``settings`` names and build the application (see :func:`create_app`); the
-    embedding model encodes with :func:`encoding_threads` threads.
+    models encode with ``settings.num_threads`` CPU threads (None: the encoder's default).
 
     Raises:
         ModelNotFoundError, ConfigError: a model cannot be loaded or is unsuitable.
@@ -193,7 +175,7 @@ def load_app(settings: ServeSettings) -> FastAPI:
     options: dict[str, Any] = {
         "device": settings.device,
         "precision": settings.precision,
-        "num_threads": encoding_threads(settings),
+        "num_threads": settings.num_threads,
     }
     encoder = SentenceEncoder(settings.model, **options).eval()
     logger.info("embedding model loaded in %s (%s)", encoder.precision, encoder.precision_reason)

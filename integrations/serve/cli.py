@@ -75,8 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--threads",
         type=int,
         default=None,
-        help="intra-op CPU threads for the model (default: $SBERT_PLUGINS_NUM_THREADS, else one CPU fewer than "
-        "this process may use, leaving one to answer requests)",
+        help="intra-op CPU threads for the models (default: $SBERT_PLUGINS_NUM_THREADS, else every CPU this process "
+        "may use; on a machine busy with other jobs, one CPU fewer keeps torch's threads from spinning against them)",
     )
     parser.add_argument("--shutdown-timeout", type=int, default=30, help="seconds in-flight requests may take")
     parser.add_argument("--access-log", action="store_true", help="log each request (never its headers)")

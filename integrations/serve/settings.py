@@ -36,8 +36,8 @@ class ServeSettings(BaseModel):
         api_key: when set, every endpoint but ``/health`` needs ``Authorization: Bearer <key>``. A
             ``SecretStr``: it never appears in a repr or a log.
         device, precision: how the models are loaded (see :class:`~sbert_plugins.SentenceEncoder`).
-        num_threads: intra-op CPU threads the embedding model encodes with (default: see
-            :func:`~integrations.serve.app.encoding_threads`: one CPU fewer than the process may use).
+        num_threads: intra-op CPU threads the models encode with (default: the encoder's, i.e.
+            ``$SBERT_PLUGINS_NUM_THREADS`` or every CPU the process may use).
         max_inputs_per_request: more texts in one request is a 413.
         max_chars_per_input: a longer text is a 413.
         max_request_bytes: a larger request body is a 413.
