@@ -1,13 +1,13 @@
-"""Every transformers model load of this package goes through :func:`transformers_loading`.
+"""Every transformers model load and save of this package goes through :func:`transformers_io`.
 
-It does two things around a load:
+It does two things around a load or a save:
 
 - holds one process-wide lock: transformers initialises a model by swapping global functions
   (``no_init_weights`` patches ``torch.nn.init`` and ``PreTrainedModel.init_weights`` and puts back what it
   found), so two loads in two threads can leave the no-op versions in place for good, and every later model
-  then keeps uninitialised (meta) weights;
-- turns transformers' progress bars off: one model load is one step, not a bar per module. The caller's
-  setting is restored afterwards.
+  then keeps uninitialised (meta) weights; the same lock guards the process-wide progress-bar setting;
+- turns transformers' progress bars off: one model load or save is one step, not a bar per module or shard.
+  The caller's setting is restored afterwards.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ R = TypeVar("R")
 _lock = threading.RLock()  # re-entrant: a load may build another (a Router's branches)
 
 
-def transformers_loading(load: Callable[P, R]) -> Callable[P, R]:
-    """Run ``load`` under the process-wide loading lock with transformers' progress bars off."""
+def transformers_io(load: Callable[P, R]) -> Callable[P, R]:
+    """Run ``load`` (a model load or save) under the process-wide lock with transformers' progress bars off."""
 
     @functools.wraps(load)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:

@@ -28,7 +28,7 @@ from sbert_plugins import __version__
 from sbert_plugins._jsonio import read_json, write_json
 from sbert_plugins._paths import path_inside
 from sbert_plugins.errors import ConfigError
-from sbert_plugins.hf_loading import transformers_loading
+from sbert_plugins.hf_loading import transformers_io
 from sbert_plugins.loading import MODEL_CONFIG_FILE, MODULES_FILE, _read_modules_json
 from sbert_plugins.modules.transformer import SBERT_CONFIG, check_weights_are_safe, load_config
 
@@ -117,7 +117,7 @@ def _activation_from(path: Any, folder: Path) -> Activation | None:
     return name  # type: ignore[return-value]
 
 
-@transformers_loading
+@transformers_io
 def load_classifier(
     layout: FolderLayout,
     *,
@@ -165,6 +165,7 @@ def load_classifier(
     return model, tokenizer
 
 
+@transformers_io
 def save_folder(
     model: PreTrainedModel, tokenizer: Any, folder: Path, *, activation: Activation, max_length: int
 ) -> None:

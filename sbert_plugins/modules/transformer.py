@@ -14,7 +14,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, 
 
 from sbert_plugins._jsonio import read_json, write_json
 from sbert_plugins.errors import ConfigError, UnsafeModelError
-from sbert_plugins.hf_loading import transformers_loading
+from sbert_plugins.hf_loading import transformers_io
 from sbert_plugins.modules.padding import pad_rows
 
 logger = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ class Transformer(nn.Module):
         """Tokenize, truncate and pad ``texts`` into model inputs (CPU tensors)."""
         return self.collate(self.token_ids(texts))
 
+    @transformers_io
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.auto_model.save_pretrained(str(path), safe_serialization=True)
@@ -102,7 +103,7 @@ class Transformer(nn.Module):
         return {"max_seq_length": self.max_seq_length, "do_lower_case": self.do_lower_case}
 
     @classmethod
-    @transformers_loading
+    @transformers_io
     def load(
         cls,
         path: Path,

@@ -1,4 +1,5 @@
-"""Model loading: one load at a time (transformers patches globals while it builds a model) and no progress bar."""
+"""Model loading and saving: one load at a time (transformers patches globals while it builds a model) and no
+progress bar."""
 
 from __future__ import annotations
 
@@ -15,14 +16,17 @@ from tests.sbert_plugins.cross_encoder_tiny import build_tiny_classifier
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_loading_shows_no_weight_bar_and_restores_the_setting(
+def test_loading_and_saving_show_no_bar_and_restore_the_setting(
     enabled: bool, tiny_model_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    classifier = build_tiny_classifier(tmp_path / "ce")  # saved by transformers itself, before the check
+    capfd.readouterr()
     (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
     try:
-        SentenceEncoder(tiny_model_dir, device="cpu")
-        CrossEncoder(build_tiny_classifier(tmp_path / "ce"), device="cpu")
-        assert "Loading weights" not in capfd.readouterr().err
+        SentenceEncoder(tiny_model_dir, device="cpu").save(tmp_path / "saved")
+        CrossEncoder(classifier, device="cpu").save(tmp_path / "ce-saved")
+        err = capfd.readouterr().err
+        assert "Loading weights" not in err and "Writing model shards" not in err
         assert hf_logging.is_progress_bar_enabled() is enabled
     finally:
         hf_logging.enable_progress_bar()

@@ -19,7 +19,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel
 from sbert_plugins.cross_encoder import CrossEncoder
 from sbert_plugins.encoder import SentenceEncoder
 from sbert_plugins.errors import ConfigError, DataError
-from sbert_plugins.hf_loading import transformers_loading
+from sbert_plugins.hf_loading import transformers_io
 from trainers.losses._base import features_to_device
 from trainers.losses._checks import flag
 from trainers.losses._feature_checks import check_feature_columns
@@ -165,7 +165,7 @@ class DenoisingAutoEncoderLoss(nn.Module):
         return {"tie_encoder_decoder": self.tie_encoder_decoder}
 
 
-@transformers_loading
+@transformers_io
 def build_decoder(encoder: PreTrainedModel) -> PreTrainedModel:
     """A causal-LM decoder with cross-attention, of the encoder's architecture and size (random weights).
 
