@@ -96,15 +96,16 @@ class SentenceEncoder(nn.Sequential):
         device: ``"auto"`` (default: cuda, then mps, then cpu), ``"cpu"``, ``"cuda:0"``, ...
         precision: how :meth:`encode` computes (embeddings are returned as float32 in every mode):
 
-            - ``"fp32"`` (default).
+            - ``"fp32"`` (default). On CPU the transformer's linear layers run oneDNN's fused kernels
+              (bias and GELU inside the product, see :mod:`sbert_plugins.cpu_fusion`), within rounding of the
+              plain layers (reference parity holds).
             - ``"auto"``: the fastest of the modes below that keeps quality on this device and CPU (decided
               from the CPU's flags, see :mod:`sbert_plugins.precision_choice`): ``"bf16"`` on CPUs with
               AMX-BF16 or AVX512-BF16 and on CUDA GPUs with bfloat16, ``"fp16"`` on other CUDA GPUs, else
               ``"fp32"``. :attr:`precision` holds the mode chosen, :attr:`precision_reason` why; both are
               logged at INFO level.
             - ``"bf16"``: weights converted to bfloat16 (faster than autocast when measured); per-row cosine
-              to fp32 above 0.999. On CPU the transformer's linear layers run oneDNN's fused kernels (bias
-              and GELU inside the product, see :mod:`sbert_plugins.cpu_fusion`).
+              to fp32 above 0.999. On CPU with the same fused kernels as fp32.
             - ``"fp16"``: weights converted to float16, for GPUs. On CPU it runs, but slowly on long
               texts (0.6x fp32 on SciFact abstracts on a Sapphire Rapids CPU): use ``"bf16"`` there.
             - ``"int8"``: CPU only, through ONNX Runtime (``pip install "sbert-plugins[onnx]"``): the
@@ -218,7 +219,7 @@ class SentenceEncoder(nn.Sequential):
         self.to(target)
         if precision in ("fp16", "bf16"):
             self._fingerprints.pin(self, self._identity_facts, lambda: self.to(precision_dtype(precision)))
-        if precision == "bf16" and target.type == "cpu" and isinstance(self[0], Transformer):
+        if precision in ("fp32", "bf16") and target.type == "cpu" and isinstance(self[0], Transformer):
             fuse_linear_layers(self.transformer.auto_model)  # bias and GELU inside oneDNN's product kernels
         self._int8 = OnnxInt8Transformer(self.transformer) if precision == "int8" else None
         self.compile_model = compile_model

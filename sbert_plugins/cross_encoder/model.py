@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from sbert_plugins._atomic import save_folder_atomically
 from sbert_plugins.batching import batches, length_sorted_order, pass_cost_tokens, restore_order
+from sbert_plugins.cpu_fusion import fuse_linear_layers
 from sbert_plugins.cross_encoder._files import ACTIVATIONS, Activation, inspect_folder, load_classifier, save_folder
 from sbert_plugins.cross_encoder._pairs import EncodedPairs, PairTokenizer, check_pairs
 from sbert_plugins.device import Precision, precision_dtype, resolve_device
@@ -47,6 +48,7 @@ class CrossEncoder(nn.Module):
         activation: applied to the logits by :meth:`predict` and :meth:`rank`; default: the folder's
             setting, else ``"sigmoid"`` for one label and ``"identity"`` for more (as the reference does).
         precision: ``"fp32"`` (default), ``"fp16"`` or ``"bf16"`` weights; scores are returned as float32.
+            On CPU, fp32 and bf16 run oneDNN's fused linear kernels (see :mod:`sbert_plugins.cpu_fusion`).
         cache_dir, revision, token, local_files_only: how to reach the Hugging Face cache and Hub.
         trust_remote_code: allow models whose code lives in their repository (off by default).
         allow_pickle: allow pickled ``.bin`` weights (off by default: safetensors only).
@@ -105,9 +107,12 @@ class CrossEncoder(nn.Module):
         self.activation: Activation = activation or layout.activation or self._default_activation()
         self.precision = precision
         self._fingerprints = FingerprintCache()
-        self.to(resolve_device(device))
+        target = resolve_device(device)
+        self.to(target)
         if precision != "fp32":
             self._fingerprints.pin(self, self._identity_facts, lambda: self.to(precision_dtype(precision)))
+        if precision in ("fp32", "bf16") and target.type == "cpu":
+            fuse_linear_layers(self.model)  # bias and GELU inside oneDNN's product kernels
 
     # ---- model facts -------------------------------------------------------------------------
 
