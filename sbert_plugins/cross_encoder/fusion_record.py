@@ -155,21 +155,11 @@ def check_fusion_pairing(
     )
 
 
-__all__ = [
-    "FUSION_FILE",
-    "FUSION_RULE",
-    "FusionRecord",
-    "check_fusion_pairing",
-    "read_fusion_record",
-    "write_fusion_record",
-]
-
-
 def applied_fusion_weight(
     requested: float | Literal["recorded"] | None,
     folder: str | Path | None,
     *,
-    first_stage_fingerprint: str,
+    first_stage_fingerprint: str | None = None,
     reranker_fingerprint: str | None = None,
 ) -> float | None:
     """The fusion weight a re-ranker applies, from what its caller asked for and the record in its folder.
@@ -178,7 +168,8 @@ def applied_fusion_weight(
         requested: a weight (used as given; a record tuned with other models only warns), ``"recorded"``
             (the weight in ``folder``'s record, refused when it was tuned with other models) or ``None``.
         folder: the cross-encoder's folder (``None`` or not a folder: no record).
-        first_stage_fingerprint, reranker_fingerprint: the models about to be used.
+        first_stage_fingerprint, reranker_fingerprint: the models about to be used; ``None``: not known
+            yet (e.g. the re-ranker is loaded on first use), so not checked: call again once it is.
 
     Returns:
         the weight, or ``None`` for no fusion (asked for none, or ``"recorded"`` without a record).
@@ -200,3 +191,14 @@ def applied_fusion_weight(
     if requested == "recorded":
         return record.weight if record is not None else None
     return requested
+
+
+__all__ = [
+    "FUSION_FILE",
+    "FUSION_RULE",
+    "FusionRecord",
+    "applied_fusion_weight",
+    "check_fusion_pairing",
+    "read_fusion_record",
+    "write_fusion_record",
+]
