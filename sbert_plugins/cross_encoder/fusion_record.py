@@ -3,8 +3,9 @@ re-ranker's folder (``fusion.json``) with the identity of the bi-encoder it was 
 
 A weight only means something for the pair of models it was tuned on: ``finetune --reranker-output``
 (and ``examples/train_reranker.py``) write it with :func:`write_fusion_record`; every reader
-(``SBERTReranker``, ``sbert-plugins search --rerank``, the Haystack ranker, the HTTP server) reads it with
-:func:`read_fusion_record` and checks the pairing with :func:`check_fusion_pairing`.
+(``SBERTReranker``, ``sbert-plugins search --rerank``, the Haystack ranker, the HTTP server) turns what its
+user asked for into the weight it applies with :func:`applied_fusion_weight`, the one rule (it reads the
+record with :func:`read_fusion_record` and checks the pairing with :func:`check_fusion_pairing`).
 """
 
 from __future__ import annotations
