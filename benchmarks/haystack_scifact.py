@@ -56,7 +56,8 @@ from integrations.haystack import (
     SBERTSparseTextEmbedder,
     SBERTTextEmbedder,
 )
-from integrations.qdrant import DENSE_VECTOR_NAME, QdrantIngestor
+from integrations.qdrant import QdrantIngestor
+from integrations.qdrant_points import DENSE_VECTOR_NAME
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.loading import packaged_default_path
 

@@ -26,7 +26,7 @@ import json
 import os
 import sys
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from integrations._base import BaseIngestor, SearchHit
 from integrations.stack import qdrant_search, recorded_reranker, recorded_sparse_model
@@ -135,10 +135,15 @@ def rerank(
             weight without ``encoder``; a recorded weight tuned with another bi-encoder or re-ranker.
     """
     cross = _cross_encoder_module()
+    from sbert_plugins.cross_encoder.fusion_record import applied_fusion_weight  # importable once cross is
+
     if fusion_weight is not None and not 0.0 <= fusion_weight <= 1.0:
         raise ConfigError(f"--fusion-weight must lie in [0, 1], found {fusion_weight}")
-    record = cross.read_fusion_record(model_name) if fusion else None
-    weight = fusion_weight if fusion_weight is not None else (record.weight if record is not None else None)
+    requested: float | Literal["recorded"] | None = fusion_weight
+    if fusion_weight is None and fusion:
+        requested = "recorded"
+    first_stage = encoder.fingerprint if encoder is not None else None
+    weight = applied_fusion_weight(requested, model_name, first_stage_fingerprint=first_stage)
     if weight is not None and encoder is None:
         raise ConfigError("a fusion weight needs the first-stage bi-encoder (--model) to mix with")
     if not hits:
@@ -149,14 +154,8 @@ def rerank(
     if weight is None:
         scores = cross_encoder.predict(pairs)
     else:
-        if record is not None and encoder is not None:
-            cross.check_fusion_pairing(
-                record,
-                first_stage_fingerprint=encoder.fingerprint,
-                reranker_fingerprint=cross_encoder.fingerprint,
-                where=model_name,
-                strict=fusion_weight is None,
-            )
+        # The re-ranker's fingerprint is known only now; the first stage was checked above.
+        applied_fusion_weight(requested, model_name, reranker_fingerprint=cross_encoder.fingerprint)
         first = cross.first_stage_scores(encoder, query, [h.text for h in hits])
         scores = cross.fuse_scores(first, cross.reranker_scores(cross_encoder, pairs), weight)
     order = sorted(range(len(hits)), key=lambda i: -float(scores[i]))[:k]

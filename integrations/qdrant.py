@@ -7,6 +7,8 @@ default name) with Qdrant's IDF modifier. A learned sparse model (``sparse_model
 ``SparseEncoder`` such as SPLADE) writes the sparse vector ``learned-sparse`` without a modifier (the
 model's weights are the whole score), instead of or beside the BM25 one. Two more payload keys,
 ``_doc_id`` and ``_content_hash``, keep the caller's id and let a re-ingest skip unchanged documents.
+The names of these vectors and keys, and the conversions of documents to points, are defined in
+:mod:`integrations.qdrant_points`; import them from there.
 """
 
 from __future__ import annotations
@@ -25,23 +27,19 @@ from integrations._store_lock import StoreLock
 from integrations.hybrid import SPARSE_KINDS, SparseKind, check_sparse_weight
 from integrations.learned_sparse import LearnedSparseEncoder, SparseTextEncoder
 from integrations.qdrant_points import (
-    CONTENT_KEY,
     DENSE_VECTOR_NAME,
     DISTANCES,
     LEARNED_SPARSE_VECTOR_NAME,
-    METADATA_KEY,
     SEARCH_MODES,
     SPARSE_VECTOR_NAME,
     Layout,
     SearchMode,
     Side,
-    from_payload,
     fusion_search,
     qdrant_modules,
     read_layout,
     to_filter,
     to_hit,
-    to_payload,
 )
 from integrations.qdrant_sink import QdrantSink, open_embedded
 from sbert_plugins.bm25 import BM25Config, BM25Encoder
@@ -51,18 +49,7 @@ if TYPE_CHECKING:
     from sbert_plugins.encoder import SentenceEncoder
     from sbert_plugins.sparse import SparseEncoder
 
-__all__ = [
-    "CONTENT_KEY",
-    "DENSE_VECTOR_NAME",
-    "LEARNED_SPARSE_VECTOR_NAME",
-    "METADATA_KEY",
-    "SPARSE_VECTOR_NAME",
-    "QdrantIngestor",
-    "SearchMode",
-    "from_payload",
-    "to_filter",
-    "to_payload",
-]
+__all__ = ["QdrantIngestor"]
 
 
 class QdrantIngestor(BaseIngestor):

@@ -24,7 +24,7 @@ from sbert_plugins.cross_encoder.fusion import first_stage_scores, fuse_scores, 
 from sbert_plugins.cross_encoder.fusion_record import (
     FUSION_FILE,
     FusionRecord,
-    check_fusion_pairing,
+    applied_fusion_weight,
     read_fusion_record,
 )
 from sbert_plugins.errors import ConfigError
@@ -113,12 +113,14 @@ class SBERTReranker(BaseDocumentCompressor):
             # A model that cannot be found is an error now, not at the first invoke(); the weights load late.
             resolve_model_path(str(self.model), HubOptions())
         folder = _model_folder(self.model)
-        self._record = read_fusion_record(folder) if folder is not None else None
-        explicit = isinstance(self.fusion_weight, float)
-        if self.fusion_weight == "recorded":
-            self._weight = self._record.weight if self._record is not None else None
-        else:
-            self._weight = self.fusion_weight  # type: ignore[assignment]
+        self._record = read_fusion_record(folder) if folder is not None else None  # its candidates, for messages
+        loaded = getattr(self.model, "fingerprint", None)  # a CrossEncoder object: check it now too
+        self._weight = applied_fusion_weight(
+            self.fusion_weight,
+            folder,
+            first_stage_fingerprint=self.encoder.fingerprint if self.encoder is not None else None,
+            reranker_fingerprint=loaded if isinstance(loaded, str) else None,
+        )
         if self._weight is None:
             if self.encoder is not None:
                 raise ValueError(
@@ -131,15 +133,6 @@ class SBERTReranker(BaseDocumentCompressor):
             raise ValueError(
                 f"fusing with weight {self._weight} needs the first-stage bi-encoder: pass encoder={tuned_with}"
                 "the model that found the candidates, or fusion_weight=None to rank by the cross-encoder alone"
-            )
-        if self._record is not None:
-            loaded = getattr(self.model, "fingerprint", None)  # a CrossEncoder object: check it now too
-            check_fusion_pairing(
-                self._record,
-                first_stage_fingerprint=self.encoder.fingerprint,
-                reranker_fingerprint=loaded if isinstance(loaded, str) else None,
-                where=str(folder),
-                strict=not explicit,
             )
         return self
 
@@ -167,10 +160,10 @@ class SBERTReranker(BaseDocumentCompressor):
             from sbert_plugins.cross_encoder import CrossEncoder  # loaded only when a path is given
 
             cross_encoder = CrossEncoder(self.model)
-            if self._record is not None and self.fusion_weight == "recorded":
-                check_fusion_pairing(
-                    self._record, reranker_fingerprint=cross_encoder.fingerprint, where=str(self.model)
-                )
+            # The re-ranker's fingerprint is known only now; the first stage was checked at construction.
+            applied_fusion_weight(
+                self.fusion_weight, _model_folder(self.model), reranker_fingerprint=cross_encoder.fingerprint
+            )
             scorer: PairScorer = cross_encoder
             return scorer
         if self.model is not None:

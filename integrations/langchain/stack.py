@@ -9,8 +9,7 @@ from langchain_core.retrievers import BaseRetriever
 
 from integrations.langchain.embeddings import SBERTEmbeddings
 from integrations.langchain.rerank import RerankingRetriever, SBERTReranker
-from integrations.qdrant import SPARSE_VECTOR_NAME
-from integrations.qdrant_points import LEARNED_SPARSE_VECTOR_NAME
+from integrations.qdrant_points import LEARNED_SPARSE_VECTOR_NAME, SPARSE_VECTOR_NAME
 from integrations.stack import qdrant_search, recorded_reranker, recorded_sparse_model, recorded_stack
 from sbert_plugins.bm25 import BM25Config
 from sbert_plugins.encoder import SentenceEncoder

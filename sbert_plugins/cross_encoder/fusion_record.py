@@ -3,8 +3,9 @@ re-ranker's folder (``fusion.json``) with the identity of the bi-encoder it was 
 
 A weight only means something for the pair of models it was tuned on: ``finetune --reranker-output``
 (and ``examples/train_reranker.py``) write it with :func:`write_fusion_record`; every reader
-(``SBERTReranker``, ``sbert-plugins search --rerank``, the Haystack ranker, the HTTP server) reads it with
-:func:`read_fusion_record` and checks the pairing with :func:`check_fusion_pairing`.
+(``SBERTReranker``, ``sbert-plugins search --rerank``, the Haystack ranker, the HTTP server) turns what its
+user asked for into the weight it applies with :func:`applied_fusion_weight`, the one rule (it reads the
+record with :func:`read_fusion_record` and checks the pairing with :func:`check_fusion_pairing`).
 """
 
 from __future__ import annotations
@@ -155,21 +156,11 @@ def check_fusion_pairing(
     )
 
 
-__all__ = [
-    "FUSION_FILE",
-    "FUSION_RULE",
-    "FusionRecord",
-    "check_fusion_pairing",
-    "read_fusion_record",
-    "write_fusion_record",
-]
-
-
 def applied_fusion_weight(
     requested: float | Literal["recorded"] | None,
     folder: str | Path | None,
     *,
-    first_stage_fingerprint: str,
+    first_stage_fingerprint: str | None = None,
     reranker_fingerprint: str | None = None,
 ) -> float | None:
     """The fusion weight a re-ranker applies, from what its caller asked for and the record in its folder.
@@ -178,7 +169,8 @@ def applied_fusion_weight(
         requested: a weight (used as given; a record tuned with other models only warns), ``"recorded"``
             (the weight in ``folder``'s record, refused when it was tuned with other models) or ``None``.
         folder: the cross-encoder's folder (``None`` or not a folder: no record).
-        first_stage_fingerprint, reranker_fingerprint: the models about to be used.
+        first_stage_fingerprint, reranker_fingerprint: the models about to be used; ``None``: not known
+            yet (e.g. the re-ranker is loaded on first use), so not checked: call again once it is.
 
     Returns:
         the weight, or ``None`` for no fusion (asked for none, or ``"recorded"`` without a record).
@@ -200,3 +192,14 @@ def applied_fusion_weight(
     if requested == "recorded":
         return record.weight if record is not None else None
     return requested
+
+
+__all__ = [
+    "FUSION_FILE",
+    "FUSION_RULE",
+    "FusionRecord",
+    "applied_fusion_weight",
+    "check_fusion_pairing",
+    "read_fusion_record",
+    "write_fusion_record",
+]

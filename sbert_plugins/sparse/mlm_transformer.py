@@ -9,6 +9,7 @@ from typing import Any
 from torch import Tensor
 from transformers import AutoModelForMaskedLM, PreTrainedModel
 
+from sbert_plugins.hf_loading import loads_are_quiet
 from sbert_plugins.modules.transformer import Transformer
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ class MLMTransformer(Transformer):
 
     A checkpoint without an MLM head (e.g. a ``BertModel``) still loads: the head's transform layers start
     from a fresh initialisation and its decoder from the tied word embeddings; a warning names every
-    parameter that was initialised fresh.
+    parameter that was initialised fresh (held back inside :func:`~sbert_plugins.hf_loading.quiet_loads`).
     """
 
     st_type = "sentence_transformers.sparse_encoder.models.MLMTransformer"
@@ -45,7 +46,7 @@ class MLMTransformer(Transformer):
         """The masked-LM model of ``path``; warns with the names of the parameters the checkpoint lacked."""
         model, info = AutoModelForMaskedLM.from_pretrained(str(path), output_loading_info=True, **kwargs)
         fresh = sorted(info.get("missing_keys") or [])
-        if fresh:
+        if fresh and not loads_are_quiet():
             logger.warning(
                 "%s has no masked-language-model head; these parameters were initialised fresh: %s",
                 path,

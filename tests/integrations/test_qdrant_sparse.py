@@ -18,7 +18,8 @@ from qdrant_client import QdrantClient
 from integrations._identity import SPARSE_FINGERPRINT_KEY, SPARSE_MODEL_KEY, ModelIdentity
 from integrations.hybrid import fuse_candidates
 from integrations.learned_sparse import LearnedSparseEncoder
-from integrations.qdrant import LEARNED_SPARSE_VECTOR_NAME, SPARSE_VECTOR_NAME, QdrantIngestor
+from integrations.qdrant import QdrantIngestor
+from integrations.qdrant_points import LEARNED_SPARSE_VECTOR_NAME, SPARSE_VECTOR_NAME
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.cli import main
 from sbert_plugins.errors import ConfigError, IntegrationError

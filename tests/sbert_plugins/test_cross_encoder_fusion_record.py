@@ -92,3 +92,15 @@ def test_applied_weight_from_the_request_and_the_record(tmp_path: Path) -> None:
         applied_fusion_weight("recorded", tmp_path, first_stage_fingerprint="c" * 16)
     with pytest.warns(UserWarning):
         assert applied_fusion_weight(0.6, tmp_path, first_stage_fingerprint="c" * 16) == 0.6
+
+
+def test_applied_weight_checks_only_the_models_already_known(tmp_path: Path) -> None:
+    """A re-ranker loaded on first use (LangChain's SBERTReranker) checks the first stage at construction and
+    the re-ranker once loaded: a fingerprint not given is not checked, one given still is."""
+    write_fusion_record(tmp_path, RECORD)
+    assert applied_fusion_weight("recorded", tmp_path) == 0.35
+    assert applied_fusion_weight("recorded", tmp_path, reranker_fingerprint="b" * 16) == 0.35
+    with pytest.raises(ConfigError, match="re-trained since"):
+        applied_fusion_weight("recorded", tmp_path, reranker_fingerprint="c" * 16)
+    with pytest.warns(UserWarning, match="re-trained since"):
+        assert applied_fusion_weight(0.6, tmp_path, reranker_fingerprint="c" * 16) == 0.6

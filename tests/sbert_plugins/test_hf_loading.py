@@ -1,9 +1,10 @@
-"""Model loading and saving: one load at a time (transformers patches globals while it builds a model) and no
-progress bar."""
+"""Model loading and saving: one load at a time (transformers patches globals while it builds a model), no
+progress bar, and no load reports in quiet runs."""
 
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from transformers.utils import logging as hf_logging
 
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.cross_encoder import CrossEncoder
+from sbert_plugins.hf_loading import loads_are_quiet, quiet_loads
 from tests.sbert_plugins.cross_encoder_tiny import build_tiny_classifier
 
 
@@ -44,3 +46,26 @@ def test_concurrent_loads_leave_transformers_weight_init_in_place(tiny_model_dir
     for thread in threads:
         thread.join()
     assert {name: getattr(torch.nn.init, name) for name in originals} == originals
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_quiet_loads_hold_back_the_load_reports_of_fresh_heads(
+    quiet: bool, tiny_model_dir: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Failed before quiet_loads: finetune --quiet printed transformers' MISSING tables for new heads."""
+    from sbert_plugins.sparse import SparseEncoder
+
+    verbosity = hf_logging.get_verbosity()
+    capfd.readouterr()
+    with quiet_loads() if quiet else nullcontext():
+        assert loads_are_quiet() is quiet
+        SparseEncoder.from_transformer(tiny_model_dir, device="cpu")  # a fresh MLM head
+        CrossEncoder(tiny_model_dir, device="cpu")  # a fresh classification head
+    shown = capfd.readouterr().err + caplog.text  # transformers' own handler, and the records that propagate
+    reports = ("BertForMaskedLM LOAD REPORT", "BertForSequenceClassification LOAD REPORT", "classifier.weight")
+    reports += ("has no masked-language-model head",)  # our own notice of the same fresh parameters
+    if quiet:
+        assert not [report for report in reports if report in shown]
+    else:  # shown as before
+        assert [report for report in reports if report in shown] == list(reports)
+    assert hf_logging.get_verbosity() == verbosity and not loads_are_quiet()

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from contextlib import nullcontext
 from typing import Any
 
+from sbert_plugins.hf_loading import quiet_loads
 from trainers.finetune.config import FinetuneConfig
 from trainers.finetune.evaluation import HEADLINE
 
@@ -100,7 +102,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --output")
     parser.add_argument("--overwrite", action="store_true", help="delete a previous run in --output first")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or phase log")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars, phase log or transformers load reports")
     parser.set_defaults(handler=run_finetune)
 
 
@@ -149,7 +151,8 @@ def run_finetune(args: argparse.Namespace) -> int:
         package_logger.addHandler(handler)
         package_logger.setLevel(logging.INFO)
         package_logger.propagate = False
-    report = finetune(args.pairs, config, corpus=args.corpus, resume=args.resume, overwrite=args.overwrite)
+    with quiet_loads() if args.quiet else nullcontext():  # no transformers load reports either
+        report = finetune(args.pairs, config, corpus=args.corpus, resume=args.resume, overwrite=args.overwrite)
     print(f"{'dev metrics':<44}" + "".join(f"{k:>12}" for k in HEADLINE))
     rows = [("base", report["base"]), ("fine-tuned", report["fine_tuned"])]
     rows += reranked_rows(report)

@@ -115,6 +115,9 @@ def test_a_re_trained_cross_encoder_does_not_take_the_old_record(
     reranker = SBERTReranker(model=folder, encoder=tiny_encoder)
     with pytest.raises(Exception, match="re-trained since"):
         reranker.rerank(DOCS, "a dog")
+    explicit = SBERTReranker(model=folder, encoder=tiny_encoder, fusion_weight=0.5)
+    with pytest.warns(UserWarning, match="re-trained since"):  # the core's rule: a weight given only warns
+        assert len(explicit.rerank(DOCS, "a dog")) == 3
 
 
 def test_the_retriever_honours_top_n_and_the_recorded_candidates(

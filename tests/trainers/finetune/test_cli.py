@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
 from sbert_plugins.errors import DataError
+from sbert_plugins.hf_loading import loads_are_quiet
 from tests.trainers.finetune.conftest import write_jsonl
 from trainers.finetune.cli import build_config, register
 
@@ -52,3 +54,30 @@ def test_command_reports_bad_lines_before_loading_a_model(tmp_path: Path) -> Non
     with pytest.raises(DataError, match=rf"{pairs}:2: missing field 'positive'"):
         args.handler(args)
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_quiet_runs_the_pipeline_with_quiet_loads(quiet: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--quiet also holds back transformers' load reports (e.g. of a fresh re-ranker or MLM head): the whole
+    pipeline runs inside quiet_loads."""
+    import trainers.finetune.run
+
+    seen: list[bool] = []
+
+    def pipeline(*args: object, **kwargs: object) -> None:
+        seen.append(loads_are_quiet())
+        raise DataError("stop after the check")
+
+    monkeypatch.setattr(trainers.finetune.run, "finetune", pipeline)
+    args = _parse(["--pairs", "p.jsonl", "--output", str(tmp_path / "o"), *(["--quiet"] if quiet else [])])
+    phase_log = logging.getLogger("trainers.finetune")  # a run without --quiet gives it a handler
+    handlers, level, propagate = list(phase_log.handlers), phase_log.level, phase_log.propagate
+    try:
+        with pytest.raises(DataError, match="stop after the check"):
+            args.handler(args)
+    finally:
+        for handler in set(phase_log.handlers) - set(handlers):
+            phase_log.removeHandler(handler)
+        phase_log.setLevel(level)
+        phase_log.propagate = propagate
+    assert seen == [quiet] and not loads_are_quiet()
