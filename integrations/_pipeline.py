@@ -13,10 +13,10 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -24,6 +24,9 @@ from tqdm.auto import tqdm
 from integrations._ingest import IngestDocument, MetadataCheck, Rejection, Summary, make_document
 from integrations._retry import RetryPolicy, call_with_retry
 from sbert_plugins.errors import ConfigError, IntegrationError
+
+if TYPE_CHECKING:
+    from sbert_plugins.sparse.rows import SparseVector
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +49,15 @@ class Sink(Protocol):
         """The stored content hash of each of ``point_ids`` that exists (None when it has none)."""
         ...
 
-    def prepare(self, docs: Sequence[IngestDocument], vectors: np.ndarray) -> Any:
-        """Build the write request for ``docs`` (pure; runs on the uploader thread)."""
+    def prepare(
+        self,
+        docs: Sequence[IngestDocument],
+        vectors: np.ndarray,
+        sparse: Mapping[str, Sequence[SparseVector]] | None = None,
+    ) -> Any:
+        """Build the write request for ``docs`` (pure; runs on the uploader thread). ``sparse``: sparse vectors
+        computed elsewhere (Ray's embedding actors), by vector name, one per document; the target encodes the
+        other sparse vectors it stores itself, and refuses ones it does not store."""
         ...
 
     def write(self, prepared: Any) -> None:

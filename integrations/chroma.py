@@ -26,6 +26,7 @@ from sbert_plugins.errors import ConfigError, IntegrationError, missing_dependen
 
 if TYPE_CHECKING:
     from sbert_plugins.encoder import SentenceEncoder
+    from sbert_plugins.sparse.rows import SparseVector
 
 # Model similarity function -> Chroma hnsw space.
 SPACES = {"cosine": "cosine", "dot": "ip", "euclidean": "l2"}
@@ -132,7 +133,17 @@ class _ChromaSink:
             found = self._store.get(ids=list(point_ids), include=["metadatas"])
         return {i: (m or {}).get(HASH_KEY) for i, m in zip(found["ids"], found["metadatas"] or [], strict=True)}
 
-    def prepare(self, docs: Sequence[IngestDocument], vectors: np.ndarray) -> Any:
+    def prepare(
+        self,
+        docs: Sequence[IngestDocument],
+        vectors: np.ndarray,
+        sparse: Mapping[str, Sequence[SparseVector]] | None = None,
+    ) -> Any:
+        if sparse:
+            raise IntegrationError(
+                f"sparse vectors {sorted(sparse)} were computed for Chroma collection {self.collection!r}: Chroma "
+                "stores no sparse vectors (learned sparse vectors are available with Qdrant only)"
+            )
         return {
             "ids": [d.point_id for d in docs],
             "embeddings": np.asarray(vectors, dtype=np.float32),

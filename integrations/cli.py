@@ -1,12 +1,13 @@
 """``sbert-plugins ingest`` and ``sbert-plugins search``: a corpus into Qdrant or Chroma, and queries back.
 
     sbert-plugins ingest corpus.jsonl --qdrant ./qdrant-data --collection docs [--hybrid] [--sparse-model SPLADE]
-        [--recreate | --reencode]
+        [--recreate | --reencode] [--ray [ADDRESS]]
     sbert-plugins search "what is a harp?" --qdrant ./qdrant-data --collection docs -k 5 [--mode M] [--sparse S]
         [--sparse-model SPLADE] [--rerank MODEL [--fusion-weight W | --no-fusion]]
 
-``--sparse-model`` (Qdrant) stores a learned sparse model's vectors beside the dense ones; ``search`` uses
-the one given, else the one the collection records: the name given to ``ingest --sparse-model``.
+``--sparse-model`` (Qdrant, with or without ``--ray``) stores a learned sparse model's vectors beside the
+dense ones; ``search`` uses the one given, else the one the collection records: the name given to
+``ingest --sparse-model``.
 
 ``search`` runs the stack ``finetune`` recorded beside ``--model`` (``stack.json``: search mode, re-ranker and
 fusion weight) unless ``--mode``, ``--rerank``, ``--fusion-weight``, ``--no-fusion`` or ``--no-stack`` say
@@ -49,13 +50,29 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefer-grpc", action="store_true", help="talk to a Qdrant server over gRPC")
 
 
+def check_qdrant_only_options(args: argparse.Namespace) -> None:
+    """Refuse, with ``--chroma``, the options only Qdrant has: ``--sparse-model``, ``--hybrid`` (ingest),
+    ``--api-key`` and ``--prefer-grpc`` (one rule for the single-process and the ``--ray`` ingest).
+
+    Raises:
+        ConfigError: one of them was given without ``--qdrant``.
+    """
+    if args.qdrant is not None:
+        return
+    if args.sparse_model is not None:
+        raise ConfigError("--sparse-model (learned sparse vectors) is available with --qdrant only")
+    if getattr(args, "hybrid", False):
+        raise ConfigError("--hybrid (BM25 + dense) is available with --qdrant only")
+    if args.api_key or args.prefer_grpc:
+        raise ConfigError("--api-key and --prefer-grpc apply to --qdrant only")
+
+
 def _open(args: argparse.Namespace, **options: Any) -> BaseIngestor:
     from sbert_plugins.encoder import SentenceEncoder
 
+    check_qdrant_only_options(args)
     model = SentenceEncoder(args.model, device=args.device, precision=args.precision, **model_options(args))
     if args.sparse_model is not None:
-        if args.qdrant is None:
-            raise ConfigError("--sparse-model (learned sparse vectors) is available with --qdrant only")
         from sbert_plugins.sparse import SparseEncoder
 
         options["sparse_model"] = SparseEncoder(args.sparse_model, device=args.device)  # recorded by the name given
@@ -70,10 +87,7 @@ def _open(args: argparse.Namespace, **options: Any) -> BaseIngestor:
         return QdrantIngestor(model, args.collection, path=args.qdrant, **options)
     from integrations.chroma import ChromaIngestor
 
-    if options.pop("hybrid", False):
-        raise ConfigError("--hybrid (BM25 + dense) is available with --qdrant only")
-    if args.api_key or args.prefer_grpc:
-        raise ConfigError("--api-key and --prefer-grpc apply to --qdrant only")
+    options.pop("hybrid", None)  # False: check_qdrant_only_options refused it
     if args.chroma.startswith(_REMOTE):
         return ChromaIngestor(model, args.collection, url=args.chroma, **options)
     return ChromaIngestor(model, args.collection, path=args.chroma, **options)
@@ -81,8 +95,6 @@ def _open(args: argparse.Namespace, **options: Any) -> BaseIngestor:
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     if args.ray is not None:
-        if args.sparse_model is not None:
-            raise ConfigError("--sparse-model is not available with --ray yet: ingest without --ray")
         from integrations.ray.cli import ingest_with_ray
 
         print(ingest_with_ray(args))

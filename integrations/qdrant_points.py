@@ -18,6 +18,7 @@ from integrations._ingest import DOC_ID_KEY, HASH_KEY, IngestDocument
 from integrations.hybrid import fuse_candidates
 from integrations.learned_sparse import SparseTextEncoder
 from sbert_plugins.errors import ConfigError, IntegrationError, missing_dependency
+from sbert_plugins.sparse.rows import SparseVector
 
 CONTENT_KEY = "page_content"
 METADATA_KEY = "metadata"
@@ -96,15 +97,37 @@ class Layout:
     learned: bool
 
 
-def sparse_vectors(docs: Sequence[IngestDocument], encoders: Mapping[str, SparseTextEncoder]) -> dict[str, Any]:
-    """The sparse vectors of ``docs`` by vector name, as ``models.SparseVector`` lists (one encoder per name)."""
+def sparse_vectors(
+    docs: Sequence[IngestDocument],
+    encoders: Mapping[str, SparseTextEncoder],
+    given: Mapping[str, Sequence[SparseVector]] | None = None,
+) -> dict[str, Any]:
+    """The sparse vectors of ``docs`` by vector name, as ``models.SparseVector`` lists (one encoder per name).
+
+    ``given``: vectors of some of these names computed elsewhere (a Ray embedding actor), one per document
+    in order; those names are not encoded here.
+
+    Raises:
+        IntegrationError: ``given`` names a vector the collection does not store, or holds another number
+            of vectors than ``docs``.
+    """
     _, models = qdrant_modules()
+    given = given or {}
+    for name, vectors in given.items():
+        if name not in encoders:
+            raise IntegrationError(
+                f"sparse vectors {name!r} were computed for documents of a collection that stores "
+                f"{sorted(encoders) or 'no sparse vectors'}; compute the ones it stores"
+            )
+        if len(vectors) != len(docs):
+            raise IntegrationError(f"{len(vectors)} {name!r} sparse vectors were computed for {len(docs)} documents")
     texts = [d.text for d in docs]
+    rows = {
+        name: given[name] if name in given else encoder.encode_documents(texts) for name, encoder in encoders.items()
+    }
     return {
-        name: [
-            models.SparseVector(indices=list(v.indices), values=list(v.values)) for v in encoder.encode_documents(texts)
-        ]
-        for name, encoder in encoders.items()
+        name: [models.SparseVector(indices=list(v.indices), values=list(v.values)) for v in vectors]
+        for name, vectors in rows.items()
     }
 
 

@@ -15,6 +15,7 @@ from integrations._store_lock import StoreLock
 from integrations.learned_sparse import SparseTextEncoder
 from integrations.qdrant_points import DENSE_VECTOR_NAME, from_payload, qdrant_modules, sparse_vectors, to_payload
 from sbert_plugins.errors import IntegrationError
+from sbert_plugins.sparse.rows import SparseVector
 
 
 def open_embedded(client_class: Any, path: Path, lock: StoreLock) -> Any:
@@ -68,14 +69,20 @@ class QdrantSink:
             )
         return {str(r.id): (r.payload or {}).get(HASH_KEY) for r in records}
 
-    def prepare(self, docs: Sequence[IngestDocument], vectors: np.ndarray) -> Any:
+    def prepare(
+        self,
+        docs: Sequence[IngestDocument],
+        vectors: np.ndarray,
+        sparse: Mapping[str, Sequence[SparseVector]] | None = None,
+    ) -> Any:
         models = self._models
         dense = np.asarray(vectors, dtype=np.float32).tolist()
         batch_vectors: Any = dense
-        if self._sparse:
-            # The learned sparse side is encoded here, on the upload thread, so that it overlaps the dense
-            # encoding of the next batch and a re-encode rewrites it with the dense vectors.
-            batch_vectors = {DENSE_VECTOR_NAME: dense, **sparse_vectors(docs, self._sparse)}
+        if self._sparse or sparse:
+            # The sparse vectors not given (Ray's embedding actors compute the learned ones) are encoded here, on
+            # the upload thread, so that they overlap the dense encoding of the next batch and a re-encode
+            # rewrites them with the dense vectors.
+            batch_vectors = {DENSE_VECTOR_NAME: dense, **sparse_vectors(docs, self._sparse, sparse)}
         return models.Batch(
             ids=[d.point_id for d in docs], vectors=batch_vectors, payloads=[to_payload(d) for d in docs]
         )

@@ -8,8 +8,9 @@ a worker process that talks to the same server without loading the model.
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -21,6 +22,15 @@ if TYPE_CHECKING:
     from sbert_plugins.encoder import SentenceEncoder
 
 _REMOTE = ("http://", "https://")
+
+
+@dataclass(frozen=True)
+class LearnedSparseSide:
+    """The learned sparse vectors a Ray ingest writes: the sparse model each embedding actor loads (the name
+    or folder the collection records) and the name of the vector they are stored under."""
+
+    model: str
+    vector_name: str
 
 
 class _Target(BaseModel):
@@ -55,20 +65,28 @@ class _Target(BaseModel):
         """A write handle on the existing collection, for a worker (no model needed, nothing created)."""
         return ingestor.writer()
 
+    def for_workers(self, ingestor: BaseIngestor) -> tuple[Self, LearnedSparseSide | None]:
+        """This target as the workers open it, and the learned sparse vectors the embedding actors compute
+        (None: the target stores none), after the driver's ``ingestor`` opened the collection."""
+        return self, None
+
 
 class QdrantTarget(_Target):
     """A Qdrant collection: ``url`` (a server: the Ray workers write) or ``path`` (embedded: the driver writes).
 
     Fields: ``api_key``, ``prefer_grpc``, ``timeout`` (seconds per request) for a server; ``hybrid``
-    (also store BM25 sparse vectors), ``recreate`` (drop the collection first), ``reencode`` (rewrite
-    another model's stored vectors with this one first, on the driver), ``upload_batch_size`` (points
-    per upsert) and ``retry`` as for :class:`~integrations.qdrant.QdrantIngestor`.
+    (also store BM25 sparse vectors), ``sparse_model`` (a learned sparse model's folder or name: its
+    vectors are computed by the embedding actors, each loading it once, and stored beside the dense ones;
+    default: the collection's recorded one, if any), ``recreate`` (drop the collection first), ``reencode``
+    (rewrite another model's stored vectors with this one first, on the driver), ``upload_batch_size``
+    (points per upsert) and ``retry`` as for :class:`~integrations.qdrant.QdrantIngestor`.
     """
 
     api_key: SecretStr | None = None
     prefer_grpc: bool = False
     timeout: int | None = None
     hybrid: bool = False
+    sparse_model: str | None = Field(default=None, min_length=1)
     upload_batch_size: int = Field(default=256, gt=0)
 
     def open(self, model: SentenceEncoder | str | Path | None, *, recreate: bool | None = None) -> BaseIngestor:
@@ -85,11 +103,24 @@ class QdrantTarget(_Target):
             **location,
             timeout=self.timeout,
             hybrid=self.hybrid,
+            sparse_model=self.sparse_model,
             recreate=self.recreate if recreate is None else recreate,
             reencode=self.reencode,
             upload_batch_size=self.upload_batch_size,
             retry=self.retry,
         )
+
+    def for_workers(self, ingestor: BaseIngestor) -> tuple[Self, LearnedSparseSide | None]:
+        from integrations.qdrant import QdrantIngestor
+
+        if not isinstance(ingestor, QdrantIngestor):
+            raise TypeError(f"a QdrantTarget's ingestor is a QdrantIngestor, found {type(ingestor).__name__}")
+        learned = ingestor.learned_sparse  # the one given, else the collection's recorded one
+        if learned is None:
+            return self, None
+        side = LearnedSparseSide(learned.name, ingestor.learned_sparse_vector_name)
+        # Named explicitly for the workers: none of them looks the model up in the collection again.
+        return self.model_copy(update={"sparse_model": learned.name}), side
 
 
 class ChromaTarget(_Target):

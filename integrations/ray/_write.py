@@ -2,9 +2,9 @@
 
 The stages are the single-process ingestor's, spread over Ray:
 
-    rows ─► [embedding actors, one model each: validate (ids, hashes, rejections) ─► look up stored
-    hashes (server targets) ─► embed the new and changed rows] ─► write (server: writer actors;
-    embedded store: the driver) ─► per-batch counts ─► one Summary on the driver
+    rows ─► [embedding actors, one model each (and one learned sparse model): validate (ids, hashes,
+    rejections) ─► look up stored hashes (server targets) ─► embed the new and changed rows] ─► write
+    (server: writer actors; embedded store: the driver) ─► per-batch counts ─► one Summary on the driver
 
 Ids, content hashes, payloads, metadata rules and retries are :mod:`integrations._ingest`,
 :mod:`integrations._pipeline` and the ingestors' own, so a Ray ingest and a single-process ingest of
@@ -29,11 +29,13 @@ from integrations._base import BaseIngestor, OpenedCollection
 from integrations._ingest import IngestDocument, MetadataCheck, Rejection, Summary, make_document
 from integrations._pipeline import Sink, sink_call
 from integrations._retry import RetryError, RetryPolicy
+from integrations.learned_sparse import LearnedSparseEncoder
 from integrations.ray._embed import ActorSettings, Embedder, _check_columns, _settings, _shippable, ray_module
-from integrations.ray._targets import ChromaTarget, QdrantTarget
+from integrations.ray._targets import ChromaTarget, LearnedSparseSide, QdrantTarget
 from sbert_plugins.device import Precision
 from sbert_plugins.errors import ConfigError, IntegrationError, SbertPluginsError
 from sbert_plugins.readers import BadLine, parse_json_object
+from sbert_plugins.sparse.rows import SparseVector
 
 if TYPE_CHECKING:
     from sbert_plugins.encoder import SentenceEncoder
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
 POINT_ID, DOC_ID, TEXT, METADATA, HASH = "_point_id", "_doc_id", "_text", "_metadata_json", "_content_hash"
 WHERE, REASON, STATE, TODO = "_where", "_reason", "_state", "_encode"
 EMBEDDING, TRUNCATED = "_embedding", "_truncated"
+# A sparse vector computed by the embedding actor: one column per vector name, JSON [indices, values] per row.
+SPARSE_PREFIX = "_sparse:"
 LINE, PATH = "_jsonl_line", "_jsonl_path"
 NEW, REPLACE, SKIP, REJECT = "new", "replace", "skip", "reject"
 
@@ -106,7 +110,9 @@ class IngestEmbedder(Embedder):
     """Actor: validates a batch of rows, marks those stored unchanged (server targets), embeds the rest.
 
     Validation and look-up share the embedding actor (rather than stages of their own) because every
-    Ray worker that runs this package pays for importing torch; they are light next to encoding.
+    Ray worker that runs this package pays for importing torch; they are light next to encoding. With a
+    ``sparse`` side, the actor also loads that learned sparse model once (with the dense model's device and
+    precision) and adds each embedded row's document vector in a column of its own.
     """
 
     def __init__(
@@ -117,6 +123,7 @@ class IngestEmbedder(Embedder):
         salt: str,
         check: MetadataCheck | None,
         target: QdrantTarget | ChromaTarget | None = None,
+        sparse: LearnedSparseSide | None = None,
     ) -> None:
         super().__init__(model, settings, TEXT, EMBEDDING, "document", False, only=TODO, truncated_column=TRUNCATED)
         self.source_column, self.salt, self.check = text_column, salt, check
@@ -125,6 +132,13 @@ class IngestEmbedder(Embedder):
             self.ingestor = target.open(None, recreate=False)
             self.sink = target.worker_sink(self.ingestor)
             self.policy = target.retry
+        self.sparse: tuple[str, LearnedSparseEncoder] | None = None
+        if sparse is not None:
+            from sbert_plugins.sparse import SparseEncoder
+
+            loaded = SparseEncoder(sparse.model, device=settings.device, precision=settings.precision)
+            encoder = LearnedSparseEncoder(loaded, batch_size=settings.encode_batch_size)
+            self.sparse = (SPARSE_PREFIX + sparse.vector_name, encoder)
 
     def __call__(self, batch: Any) -> dict[str, np.ndarray]:  # type: ignore[override]
         rows = validate_batch(batch, text_column=self.source_column, salt=self.salt, check=self.check)
@@ -137,7 +151,15 @@ class IngestEmbedder(Embedder):
                     rows[STATE][i], rows[TODO][i] = SKIP, False
                 elif stored is not _ABSENT:
                     rows[STATE][i] = REPLACE
-        return super().__call__(rows)
+        out = super().__call__(rows)
+        if self.sparse is not None:
+            column, encoder = self.sparse
+            todo = np.flatnonzero(out[TODO])
+            cells = np.full(len(out[TODO]), None, dtype=object)
+            for i, vector in zip(todo, encoder.encode_documents([out[TEXT][i] for i in todo]), strict=True):
+                cells[i] = json.dumps([vector.indices, vector.values])
+            out[column] = cells
+        return out
 
 
 class Writer:
@@ -184,10 +206,12 @@ def store_batch(sink: Sink, batch: Mapping[str, np.ndarray], policy: RetryPolicy
         for i in todo
     ]
     vectors = np.asarray(batch[EMBEDDING], dtype=np.float32)[todo] if todo else None
+    sparse = computed_sparse(batch, todo)
     size = sink.max_batch_size
     for start in range(0, len(docs), size):
         part = docs[start : start + size]
-        prepared = sink.prepare(part, vectors[start : start + size])  # type: ignore[index]
+        part_sparse = {name: rows[start : start + size] for name, rows in sparse.items()}
+        prepared = sink.prepare(part, vectors[start : start + size], part_sparse)  # type: ignore[index]
         sink_call(partial(sink.write, prepared), policy, f"writing {len(part)} documents")
     return {
         "written": len(docs),
@@ -197,6 +221,17 @@ def store_batch(sink: Sink, batch: Mapping[str, np.ndarray], policy: RetryPolicy
         "rejected": json.dumps(rejected),
         "written_ids": json.dumps([[d.point_id, d.doc_id] for d in docs]),
     }
+
+
+def computed_sparse(batch: Mapping[str, np.ndarray], rows: Sequence[int]) -> dict[str, list[SparseVector]]:
+    """The sparse vectors the embedding actor computed for ``rows`` of ``batch``, by vector name (none
+    when it computed none)."""
+    vectors: dict[str, list[SparseVector]] = {}
+    for column in batch:
+        if column.startswith(SPARSE_PREFIX):
+            cells = [json.loads(batch[column][i]) for i in rows]
+            vectors[column[len(SPARSE_PREFIX) :]] = [SparseVector(tuple(i), tuple(v)) for i, v in cells]
+    return vectors
 
 
 class _Tally:
@@ -263,6 +298,9 @@ def ingest_dataset(
         target: a :class:`QdrantTarget` or :class:`ChromaTarget`. With ``url`` (a server) Ray workers
             look up and write in parallel; with ``path`` (an embedded, single-process store) the
             driver does the look-ups and writes, and the workers only embed (so a re-run re-encodes).
+            A learned sparse model (``QdrantTarget.sparse_model``, or the one the collection records) is
+            loaded once per embedding actor too, with the same precision and device, and its vectors are
+            stored beside the dense ones exactly as :class:`~integrations.qdrant.QdrantIngestor` stores them.
         text_column: the column with the texts (with ``title``, embedded as ``title + " " + text``).
         concurrency, num_cpus, num_gpus, batch_size, encode_batch_size, precision, device: the
             embedding actors (see :func:`~integrations.ray.embed_dataset`).
@@ -288,9 +326,16 @@ def ingest_dataset(
     started = time.perf_counter()
     ingestor, opened = _open(target, model)
     try:
-        stages: tuple[Any, ...] = (shipped, settings, text_column, ingestor.hash_salt(), ingestor.metadata_check)
-        if target.remote:
-            stages += (target,)
+        workers, sparse = target.for_workers(ingestor)
+        stages = (
+            shipped,
+            settings,
+            text_column,
+            ingestor.hash_salt(),
+            ingestor.metadata_check,
+            workers if target.remote else None,
+            sparse,
+        )
         rows = ds.map_batches(
             IngestEmbedder, fn_constructor_args=stages, batch_format="pyarrow", **settings.map_options()
         )
@@ -299,7 +344,7 @@ def ingest_dataset(
             if target.remote:
                 counts = rows.map_batches(
                     Writer,
-                    fn_constructor_args=(target,),
+                    fn_constructor_args=(workers,),
                     concurrency=writers,
                     num_cpus=WRITER_CPUS,
                     batch_size=settings.batch_size,

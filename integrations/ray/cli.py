@@ -8,14 +8,20 @@ import os
 from pydantic import SecretStr
 
 from integrations._ingest import Summary
+from integrations.cli import check_qdrant_only_options
 from integrations.ray._embed import ray_module
 from integrations.ray._targets import ChromaTarget, QdrantTarget
 from integrations.ray._write import ingest_dataset, read_jsonl
-from sbert_plugins.errors import ConfigError
 
 
 def target_from_args(args: argparse.Namespace) -> QdrantTarget | ChromaTarget:
-    """The ingest target named by ``--qdrant``/``--chroma`` and ``--collection`` (``--hybrid`` for Qdrant)."""
+    """The ingest target named by ``--qdrant``/``--chroma`` and ``--collection`` (``--hybrid`` and
+    ``--sparse-model`` for Qdrant).
+
+    Raises:
+        ConfigError: a Qdrant-only option with ``--chroma``.
+    """
+    check_qdrant_only_options(args)
     remote = ("http://", "https://")
     if args.qdrant is not None:
         location = {"url": args.qdrant} if args.qdrant.startswith(remote) else {"path": args.qdrant}
@@ -26,13 +32,10 @@ def target_from_args(args: argparse.Namespace) -> QdrantTarget | ChromaTarget:
             api_key=SecretStr(api_key) if api_key and "url" in location else None,
             prefer_grpc=args.prefer_grpc,
             hybrid=args.hybrid,
+            sparse_model=args.sparse_model,
             recreate=args.recreate,
             reencode=args.reencode,
         )
-    if args.hybrid:
-        raise ConfigError("--hybrid (BM25 + dense) is available with --qdrant only")
-    if args.api_key or args.prefer_grpc:
-        raise ConfigError("--api-key and --prefer-grpc apply to --qdrant only")
     location = {"url": args.chroma} if args.chroma.startswith(remote) else {"path": args.chroma}
     return ChromaTarget(collection=args.collection, **location, recreate=args.recreate, reencode=args.reencode)
 

@@ -236,3 +236,155 @@ def test_qdrant_embedded_is_written_by_the_driver_and_the_cli_rerun_writes_nothi
         hit = ingestor.search(f"T {make_text(4)}", k=1, mode="dense")[0]
         assert (hit.id, hit.text) == ("doc-4", f"T {make_text(4)}")
         assert hit.metadata == {"n": 4, "parity": "even", "title": "T"}
+
+
+# ---- learned sparse vectors (a SparseEncoder beside the dense model) ----------------------------
+
+
+def write_corpus(path: Path, docs: list[dict[str, Any]]) -> Path:
+    lines = [json.dumps({"_id": d["id"], "title": "T", "text": d["text"], **d["metadata"]}) for d in docs]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def stored_points(path: Path, collection: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every point of an embedded Qdrant collection by id, and the collection's metadata (the store is closed)."""
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(path=str(path))
+    try:
+        points, _ = client.scroll(collection, limit=1000, with_payload=True, with_vectors=True)
+        return {str(p.id): p for p in points}, dict(client.get_collection(collection).config.metadata or {})
+    finally:
+        client.close()
+
+
+def sparse_weights(vector: Any) -> dict[int, float]:
+    return dict(zip(vector.indices, vector.values, strict=True))
+
+
+def assert_same_sparse(got: Any, expected: Any, atol: float = 1e-5) -> None:
+    """Equal weights within ``atol``; an index absent on one side weighs 0 there."""
+    a, b = sparse_weights(got), sparse_weights(expected)
+    assert a and b
+    assert max(abs(a.get(i, 0.0) - b.get(i, 0.0)) for i in a.keys() | b.keys()) <= atol
+
+
+def test_worker_side_sparse_vectors_in_process(tiny_model_dir: Path, tiny_splade_dir: Path, tmp_path: Path) -> None:
+    """The server path's actors (look-up, dense + learned sparse embedding, write) run here without Ray: the
+    writer gets the vectors the embedding actor computed and never loads the sparse model itself."""
+    pytest.importorskip("qdrant_client")
+    from integrations.learned_sparse import LearnedSparseEncoder
+    from integrations.qdrant_points import LEARNED_SPARSE_VECTOR_NAME
+
+    target = QdrantTarget(collection="w", path=str(tmp_path / "q"), sparse_model=str(tiny_splade_dir))
+    with target.open(str(tiny_model_dir)) as ingestor:
+        ingestor.open_for_writing()
+        salt = ingestor.hash_salt()
+        workers, side = target.for_workers(ingestor)
+    assert side is not None and (side.model, side.vector_name) == (str(tiny_splade_dir), LEARNED_SPARSE_VECTOR_NAME)
+    table = pa.Table.from_pylist(make_docs(6))
+    embedder = IngestEmbedder(str(tiny_model_dir), ActorSettings(), "text", salt, None, workers, side)
+    rows = embedder(table)
+    embedder.ingestor.close()
+    writer = Writer(workers)
+    assert writer(rows)["written"][0] == 6
+    assert not writer.ingestor.learned_sparse.loaded  # type: ignore[attr-defined]
+    writer.ingestor.close()
+    points, _ = stored_points(tmp_path / "q", "w")
+    expected = LearnedSparseEncoder(str(tiny_splade_dir)).encode_documents([d["text"] for d in make_docs(6)])
+    by_text = {p.payload["page_content"]: p for p in points.values()}
+    for doc, vector in zip(make_docs(6), expected, strict=True):
+        assert_same_sparse(by_text[doc["text"]].vector[LEARNED_SPARSE_VECTOR_NAME], vector)
+
+
+def test_sparse_vectors_a_collection_does_not_store_are_refused(tiny_encoder: SentenceEncoder) -> None:
+    pytest.importorskip("qdrant_client")
+    from integrations._ingest import make_document
+    from integrations.qdrant import QdrantIngestor
+    from sbert_plugins.sparse.rows import SparseVector
+
+    doc = make_document(make_docs(1)[0], "x", salt="s")
+    vector = SparseVector((1, 4), (0.5, 0.25))
+    with QdrantIngestor(tiny_encoder, "d", path=":memory:") as ingestor:  # dense only
+        sink = ingestor.open_for_writing().sink
+        with pytest.raises(IntegrationError, match="no sparse vectors"):
+            sink.prepare([doc], tiny_encoder.encode_documents([doc.text]), {"learned-sparse": [vector]})  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("with_ray", [False, True])
+def test_the_cli_refuses_a_sparse_model_for_chroma_with_ray_as_without(
+    with_ray: bool, tiny_model_dir: Path, tiny_splade_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sbert_plugins.cli import main
+
+    corpus = write_corpus(tmp_path / "corpus.jsonl", make_docs(2))
+    argv = ["ingest", str(corpus), "--model", str(tiny_model_dir), "--chroma", str(tmp_path / "c")]
+    argv += ["--collection", "c", "--sparse-model", str(tiny_splade_dir), "--quiet"]
+    if with_ray:
+        argv.append("--ray")  # the Ray path says what the single-process one says (checked before Ray starts)
+    assert main(argv) == 2
+    assert "--sparse-model (learned sparse vectors) is available with --qdrant only" in capsys.readouterr().err
+
+
+def test_ray_ingest_with_a_sparse_model_writes_the_single_process_points(
+    ray_local: Any,
+    tiny_model_dir: Path,
+    tiny_splade_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("qdrant_client")
+    from integrations._identity import SPARSE_FINGERPRINT_KEY, SPARSE_MODEL_KEY
+    from integrations.learned_sparse import LearnedSparseEncoder
+    from integrations.qdrant import QdrantIngestor
+    from integrations.qdrant_points import LEARNED_SPARSE_VECTOR_NAME, SPARSE_VECTOR_NAME
+    from sbert_plugins.cli import main
+    from sbert_plugins.sparse import SparseEncoder
+
+    model, splade = str(tiny_model_dir), str(tiny_splade_dir)
+    corpus = write_corpus(tmp_path / "corpus.jsonl", make_docs(24))
+    target = QdrantTarget(collection="docs", path=str(tmp_path / "ray"), hybrid=True, sparse_model=splade)
+    with monkeypatch.context() as driver:  # the embedding actors compute the sparse vectors, not the driver
+        driver.setattr(LearnedSparseEncoder, "encode_documents", lambda *_: pytest.fail("encoded on the driver"))
+        first = ingest_dataset(read_jsonl(corpus), model, target, batch_size=8, encode_batch_size=4)
+    assert (first.written, first.skipped, first.rejected) == (24, 0, ())
+    with QdrantIngestor(model, "docs", path=tmp_path / "one", hybrid=True, sparse_model=splade) as one:
+        assert one.ingest(corpus, show_progress=False).written == 24
+
+    got, got_metadata = stored_points(tmp_path / "ray", "docs")
+    expected, expected_metadata = stored_points(tmp_path / "one", "docs")
+    assert got_metadata == expected_metadata and got_metadata[SPARSE_MODEL_KEY] == splade
+    assert got_metadata[SPARSE_FINGERPRINT_KEY] == SparseEncoder(splade, device="cpu").fingerprint
+    assert got.keys() == expected.keys()
+    for point_id, point in got.items():
+        assert point.payload == expected[point_id].payload
+        vectors, reference = point.vector, expected[point_id].vector
+        assert vectors.keys() == reference.keys() == {"", SPARSE_VECTOR_NAME, LEARNED_SPARSE_VECTOR_NAME}
+        np.testing.assert_allclose(vectors[""], reference[""], atol=1e-5)
+        assert vectors[SPARSE_VECTOR_NAME] == reference[SPARSE_VECTOR_NAME]  # BM25: term counts, computed alike
+        assert_same_sparse(vectors[LEARNED_SPARSE_VECTOR_NAME], reference[LEARNED_SPARSE_VECTOR_NAME])
+
+    # The same job again, from the CLI: nothing new is written.
+    argv = ["ingest", str(corpus), "--model", model, "--device", "cpu", "--batch-size", "8", "--quiet", "--ray"]
+    argv += ["--qdrant", str(tmp_path / "ray"), "--collection", "docs", "--hybrid"]
+    assert main([*argv, "--sparse-model", splade]) == 0
+    assert "0 written (0 overwritten), 24 skipped (already present), 0 rejected" in capsys.readouterr().out
+
+    # Another sparse model: refused with both fingerprints before anything runs, then rewritten by --reencode.
+    other = tmp_path / "other-splade"
+    SparseEncoder.from_transformer(tiny_splade_dir, pooling="sum", device="cpu").save(other)
+    other_fingerprint = SparseEncoder(other, device="cpu").fingerprint
+    with pytest.raises(IntegrationError, match=rf"(?s)fingerprint.*{other_fingerprint}.*Nothing was written"):
+        ingest_dataset(read_jsonl(corpus), model, target.model_copy(update={"sparse_model": str(other)}))
+    grown = write_corpus(tmp_path / "grown.jsonl", make_docs(26))
+    assert main([*argv[:1], str(grown), *argv[2:], "--sparse-model", str(other), "--reencode"]) == 0
+    out = capsys.readouterr().out
+    assert "2 written (0 overwritten), 24 skipped" in out and "24 stored documents were re-encoded" in out
+    points, metadata = stored_points(tmp_path / "ray", "docs")
+    assert (metadata[SPARSE_MODEL_KEY], metadata[SPARSE_FINGERPRINT_KEY]) == (str(other), other_fingerprint)
+    by_text = {p.payload["page_content"]: p for p in points.values()}
+    texts = [f"T {make_text(i)}" for i in (0, 25)]  # re-encoded on the driver; encoded by an actor
+    for text, vector in zip(texts, LearnedSparseEncoder(str(other)).encode_documents(texts), strict=True):
+        assert_same_sparse(by_text[text].vector[LEARNED_SPARSE_VECTOR_NAME], vector)
