@@ -75,7 +75,8 @@ def _open(args: argparse.Namespace, **options: Any) -> BaseIngestor:
     if args.sparse_model is not None:
         from sbert_plugins.sparse import SparseEncoder
 
-        options["sparse_model"] = SparseEncoder(args.sparse_model, device=args.device)  # recorded by the name given
+        # Recorded by the name given; the same device and precision as the dense model (as with --ray and serve).
+        options["sparse_model"] = SparseEncoder(args.sparse_model, device=args.device, precision=args.precision)
     if args.qdrant is not None:
         from integrations.qdrant import QdrantIngestor
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -162,6 +163,27 @@ def test_cli_ingest_and_search_with_a_sparse_model(
     chroma = ["--model", str(tiny_model_dir), "--chroma", str(tmp_path / "c"), "--collection", "s"]
     assert main(["ingest", str(corpus), *chroma, "--sparse-model", str(tiny_splade_dir)]) == 2
     assert "--sparse-model (learned sparse vectors) is available with --qdrant only" in capsys.readouterr().err
+
+
+def test_cli_ingest_loads_the_sparse_model_in_the_dense_models_precision(
+    tiny_model_dir: Path, tiny_splade_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sbert_plugins.sparse
+
+    loaded: list[SparseEncoder] = []
+
+    class Recording(SparseEncoder):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            loaded.append(self)
+
+    monkeypatch.setattr(sbert_plugins.sparse, "SparseEncoder", Recording)
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps({"_id": d["id"], "text": d["text"]}) for d in make_docs(3)) + "\n")
+    argv = ["ingest", str(corpus), "--model", str(tiny_model_dir), "--device", "cpu", "--precision", "bf16"]
+    argv += ["--qdrant", str(tmp_path / "q"), "--collection", "s", "--sparse-model", str(tiny_splade_dir), "--quiet"]
+    assert main(argv) == 0
+    assert [model.precision for model in loaded] == ["bf16"]
 
 
 def test_inference_free_splade_searches_with_its_static_query_side(
