@@ -9,6 +9,7 @@ import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+import torch
 
 CPU_PASS_COST_TOKENS = 48
 """What one forward pass costs on a CPU beyond its tokens, counted in padded tokens.
@@ -19,12 +20,21 @@ thread: see the README's "Batching" figures). The cost of the weights and that o
 with the model's size, so their ratio, this constant, depends on the CPU more than on the model.
 """
 
+BF16_CPU_PASS_COST_TOKENS = 512
+""":data:`CPU_PASS_COST_TOKENS` for bfloat16 weights: the CPU's bf16 units (AMX, AVX512-BF16) make a token
+several times cheaper, while a pass's fixed cost (its many small kernels, and products too thin to fill
+the units) stays, so the same pass is worth many more tokens. Chosen by measurement (the README's
+"Batching" figures)."""
 
-def pass_cost_tokens(device_type: str) -> int | None:
-    """The fixed cost of one forward pass on ``device_type`` (``"cpu"``, ``"cuda"``, ...) in padded tokens,
-    for :func:`batches`: :data:`CPU_PASS_COST_TOKENS` on a CPU; ``None`` on accelerators, where batches
-    are filled up to their bounds (a pass there costs little more for more tokens)."""
-    return CPU_PASS_COST_TOKENS if device_type == "cpu" else None
+
+def pass_cost_tokens(device_type: str, dtype: torch.dtype = torch.float32) -> int | None:
+    """The fixed cost of one forward pass on ``device_type`` (``"cpu"``, ``"cuda"``, ...) with weights of
+    ``dtype`` in padded tokens, for :func:`batches`: on a CPU :data:`BF16_CPU_PASS_COST_TOKENS` for
+    bfloat16, :data:`CPU_PASS_COST_TOKENS` otherwise; ``None`` on accelerators, where batches are filled
+    up to their bounds (a pass there costs little more for more tokens)."""
+    if device_type != "cpu":
+        return None
+    return BF16_CPU_PASS_COST_TOKENS if dtype == torch.bfloat16 else CPU_PASS_COST_TOKENS
 
 
 def length_sorted_order(lengths: Sequence[int]) -> np.ndarray:

@@ -257,6 +257,10 @@ class SentenceEncoder(nn.Sequential):
             tensor = next(self.buffers(), None)
         return tensor.device if tensor is not None else torch.device("cpu")
 
+    def _weights_dtype(self) -> torch.dtype:
+        """The dtype of the model's floating-point weights (float32 when it has none)."""
+        return next((p.dtype for p in self.parameters() if p.is_floating_point()), torch.float32)
+
     @property
     def max_seq_length(self) -> int | None:
         """Texts are truncated to this many tokens; None for models that read whole texts (StaticEmbedding)."""
@@ -490,7 +494,7 @@ class SentenceEncoder(nn.Sequential):
                 torch.inference_mode(),
                 tqdm(total=len(texts), desc="Encoding", unit="text", disable=not show_progress) as bar,
             ):
-                pass_cost = pass_cost_tokens(device.type)
+                pass_cost = pass_cost_tokens(device.type, self._weights_dtype())
                 for batch in batches(order, lengths, batch_size=batch_size, max_tokens=max_tokens, pass_cost=pass_cost):
                     features = transformer.collate([ids[i] for i in batch], device)
                     if prompt_length is not None:

@@ -286,7 +286,7 @@ class CrossEncoder(nn.Module):
                 torch.inference_mode(),
                 tqdm(total=len(pairs), desc="Scoring", unit="pair", disable=not show_progress) as bar,
             ):
-                pass_cost = pass_cost_tokens(device.type)
+                pass_cost = pass_cost_tokens(device.type, self.model.dtype)
                 for batch in batches(order, lengths, batch_size=batch_size, pass_cost=pass_cost):
                     features = self._pairs.collate(encoded, batch.tolist())
                     logits = self({k: v.to(device) for k, v in features.items()})

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import itertools
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from sbert_plugins import CrossEncoder, SentenceEncoder
 from sbert_plugins.batching import (
+    BF16_CPU_PASS_COST_TOKENS,
     CPU_PASS_COST_TOKENS,
     batches,
     length_sorted_order,
@@ -83,5 +87,28 @@ def test_every_text_is_in_one_batch_within_the_bounds(seed: int) -> None:
 
 def test_only_a_cpu_pays_for_passes() -> None:
     assert pass_cost_tokens("cpu") == CPU_PASS_COST_TOKENS
+    assert pass_cost_tokens("cpu", torch.bfloat16) == BF16_CPU_PASS_COST_TOKENS > CPU_PASS_COST_TOKENS
+    assert pass_cost_tokens("cpu", torch.float16) == CPU_PASS_COST_TOKENS
     assert pass_cost_tokens("cuda") is None
     assert pass_cost_tokens("mps") is None
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_encoders_cut_by_the_pass_cost_of_their_weights(
+    precision: str, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sbert_plugins.cross_encoder.model as cross_module
+    import sbert_plugins.encoder as encoder_module
+
+    asked: list[tuple[str, torch.dtype]] = []
+
+    def spy(device_type: str, dtype: torch.dtype = torch.float32) -> int | None:
+        asked.append((device_type, dtype))
+        return pass_cost_tokens(device_type, dtype)
+
+    monkeypatch.setattr(encoder_module, "pass_cost_tokens", spy)
+    monkeypatch.setattr(cross_module, "pass_cost_tokens", spy)
+    SentenceEncoder(tiny_model_dir, device="cpu", precision=precision).encode(["a text", "another one"])  # type: ignore[arg-type]
+    CrossEncoder(tiny_model_dir, device="cpu", precision=precision).predict([("a", "b")])  # type: ignore[arg-type]
+    expected = torch.bfloat16 if precision == "bf16" else torch.float32
+    assert asked == [("cpu", expected), ("cpu", expected)]
