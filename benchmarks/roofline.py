@@ -7,8 +7,8 @@ sentence-transformers in fp32 (same run, alternating rounds), useful GFLOP/s (li
 fraction of the matching peak, the minimum per-row cosine to fp32 and STSb dev Spearman. With ``--profile``, it
 also splits each mode's time on long texts between the matrix products, attention and everything else
 (torch.profiler), and gives the matrix products' own GFLOP/s: what limits a mode that stays far from its peak.
-With ``--candidates``, it times bf16 on long texts with oneDNN's fused linear kernels (``sbert_plugins.cpu_fusion``)
-against the plain bf16 layers in the same run, wall and CPU seconds.
+With ``--candidates``, it times fp32 and bf16 on long texts with oneDNN's fused linear kernels
+(``sbert_plugins.cpu_fusion``) against the plain layers in the same run, wall and CPU seconds.
 
 It also prints what ``precision="auto"`` picks on this machine and whether malloc keeps freed memory
 (``sbert_plugins.allocator``; the reference runs in the same process, so it gets the same allocator).
@@ -36,6 +36,7 @@ from _data import scifact_documents, stsb_dev_sentences
 from encode import Row, linear_flops_per_token, measure_mode, real_tokens, stsb_spearman
 from sentence_transformers import SentenceTransformer
 
+import sbert_plugins.encoder as encoder_module
 from sbert_plugins import SentenceEncoder
 from sbert_plugins.allocator import keep_freed_memory
 from sbert_plugins.loading import packaged_default_path
@@ -110,24 +111,36 @@ def profile_mode(mode: str, model_dir: Path, texts: list[str]) -> tuple[float, f
     return seconds / total, (flops / seconds / 1e9 if seconds else float("nan")), attention_us / 1e6 / total
 
 
+def unfused_encoder(model_dir: Path, precision: str) -> SentenceEncoder:
+    """The encoder as ``precision`` loads it, but with the plain linear layers (the fusion step skipped)."""
+    fuse = encoder_module.fuse_linear_layers
+    encoder_module.fuse_linear_layers = lambda model: 0
+    try:
+        return SentenceEncoder(model_dir, device="cpu", precision=precision)  # type: ignore[arg-type]
+    finally:
+        encoder_module.fuse_linear_layers = fuse
+
+
 def time_candidates(model_dir: Path, texts: list[str], rounds: int) -> None:
-    """bf16 with oneDNN's fused linear kernels against the plain bf16 layers, alternating rounds."""
-    fused = SentenceEncoder(model_dir, device="cpu", precision="bf16")
-    plain = SentenceEncoder(model_dir, device="cpu").to(torch.bfloat16)  # bf16 weights, layers as loaded
-    sides = {"fused linear kernels": fused, "plain bf16 layers": plain}
-    best = {name: (float("inf"), float("inf")) for name in sides}
-    for model in sides.values():
-        model.encode(texts[:32], show_progress=False)
-    for _ in range(rounds):
-        for name, model in sides.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            model.encode(texts, show_progress=False)
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
-    base = best["plain bf16 layers"]
-    print(f"candidates, bf16 on {len(texts)} long texts, best of {rounds} (wall s / CPU s, ratio to plain):")
-    for name, (wall, cpu) in best.items():
-        print(f"  {name:<22} {wall:6.2f} / {cpu:6.2f}   {base[0] / wall:4.2f}x / {base[1] / cpu:4.2f}x")
+    """fp32 and bf16 with oneDNN's fused linear kernels against the plain layers, alternating rounds."""
+    for precision in ("fp32", "bf16"):
+        sides = {
+            "fused linear kernels": SentenceEncoder(model_dir, device="cpu", precision=precision),  # type: ignore[arg-type]
+            "plain layers": unfused_encoder(model_dir, precision),
+        }
+        best = {name: (float("inf"), float("inf")) for name in sides}
+        for model in sides.values():
+            model.encode(texts[:32], show_progress=False)
+        for _ in range(rounds):
+            for name, model in sides.items():
+                wall, cpu = time.perf_counter(), time.process_time()
+                model.encode(texts, show_progress=False)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+        base = best["plain layers"]
+        print(f"candidates, {precision} on {len(texts)} long texts, best of {rounds} (wall s / CPU s, ratio to plain):")
+        for name, (wall, cpu) in best.items():
+            print(f"  {name:<22} {wall:6.2f} / {cpu:6.2f}   {base[0] / wall:4.2f}x / {base[1] / cpu:4.2f}x")
 
 
 def main() -> None:
@@ -138,7 +151,7 @@ def main() -> None:
     parser.add_argument("--short-limit", type=int, default=3000, help="STSb dev sentences timed")
     parser.add_argument("--long-limit", type=int, default=300, help="SciFact abstracts timed")
     parser.add_argument("--profile", action="store_true", help="split each mode's long-text time (torch.profiler)")
-    parser.add_argument("--candidates", action="store_true", help="time bf16 with and without the fused kernels")
+    parser.add_argument("--candidates", action="store_true", help="fused vs plain linear layers")
     args = parser.parse_args()
 
     model_dir = packaged_default_path()
