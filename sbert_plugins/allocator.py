@@ -6,7 +6,11 @@ they are freed together, so the next batch touches fresh pages and pays a page f
 to whichever element-wise operation writes first (the bias copy of a linear layer, GELU, the residual
 adds); on long texts in bf16 that was a large share of the CPU time (the README's roofline row). Raising malloc's mmap
 threshold to its maximum and never trimming the heap keeps those blocks for reuse, as jemalloc or
-tcmalloc would. The price: the process keeps its peak heap (one batch's activations) until it exits.
+tcmalloc would. The price: the process keeps what it freed. Batches of ever new shapes (other text
+lengths, other batch sizes) fragment that memory, so it would keep growing with every new shape: after
+each CPU encode call, :func:`release_excess_freed_memory` hands the freed memory back once the process has
+grown by more than :data:`RETAINED_GROWTH_LIMIT` since it last did, which bounds the resident size at the
+cost of one batch's page faults now and then.
 
 This changes the allocator of the whole process, so it is done once, on the first CPU encode, and can
 be turned off with ``SBERT_PLUGINS_KEEP_FREED_MEMORY=0``. Only glibc (Linux) is tuned; elsewhere it is a
@@ -31,8 +35,12 @@ _M_MMAP_THRESHOLD = -3
 _MMAP_THRESHOLD_MAX = 32 * 2**20
 _TRIM_THRESHOLD = 2**31 - 1  # the largest value mallopt takes: the top of the heap is practically never given back
 
+RETAINED_GROWTH_LIMIT = 512 * 2**20
+"""Bytes the resident size may grow past its size after the last release before freed memory is released."""
+
 _lock = threading.Lock()
 _state: dict[str, bool] = {}
+_resident_after_release: list[int] = []  # the resident size right after the last release (or first check)
 
 
 def keep_freed_memory() -> bool:
@@ -70,3 +78,33 @@ def _apply() -> bool:
             KEEP_FREED_MEMORY_ENV,
         )
     return applied
+
+
+def release_excess_freed_memory(limit: int = RETAINED_GROWTH_LIMIT) -> bool:
+    """Hand the memory malloc keeps back to the OS (``malloc_trim``) when the process has grown by more than
+    ``limit`` bytes since the last release (or since the first call), as the module docstring says.
+
+    Returns:
+        True when memory was released; False otherwise, and always when :func:`keep_freed_memory` is not
+        in effect (malloc then trims by itself).
+    """
+    if not _state.get("applied"):
+        return False
+    resident = _resident_bytes()
+    with _lock:
+        if not _resident_after_release:
+            _resident_after_release.append(resident)
+            return False
+        if resident - _resident_after_release[0] <= limit:
+            return False
+        ctypes.CDLL(None).malloc_trim(0)
+        _resident_after_release[0] = _resident_bytes()
+    logger.debug(
+        "released freed memory: %d MiB resident before, %d MiB after", resident >> 20, _resident_after_release[0] >> 20
+    )
+    return True
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from sbert_plugins import __version__
 from sbert_plugins._atomic import save_folder_atomically
 from sbert_plugins._jsonio import write_json
-from sbert_plugins.allocator import keep_freed_memory
+from sbert_plugins.allocator import keep_freed_memory, release_excess_freed_memory
 from sbert_plugins.batching import batches, length_sorted_order, pass_cost_tokens, restore_order
 from sbert_plugins.cpu_fusion import fuse_linear_layers
 from sbert_plugins.device import (
@@ -508,6 +508,8 @@ class SentenceEncoder(nn.Sequential):
         finally:
             if was_training:
                 self.train()
+        if device.type == "cpu":
+            release_excess_freed_memory()  # new batch shapes fragment what malloc keeps: bound it
         sorted_embeddings = torch.cat(outputs)
         return sorted_embeddings.index_select(0, torch.from_numpy(restore_order(order)))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import platform
 import resource
 
@@ -14,6 +15,7 @@ from sbert_plugins import allocator
 @pytest.fixture()
 def fresh_state(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(allocator, "_state", {})
+    monkeypatch.setattr(allocator, "_resident_after_release", [])
 
 
 def _faults_of_repeated_batches(batches: int = 5, floats: int = 6 * 2**20) -> int:
@@ -31,6 +33,7 @@ def test_opting_out_leaves_malloc_alone(fresh_state: None, monkeypatch: pytest.M
     monkeypatch.setenv(allocator.KEEP_FREED_MEMORY_ENV, "0")
     assert allocator.keep_freed_memory() is False
     assert allocator.keep_freed_memory() is False  # decided once
+    assert allocator.release_excess_freed_memory(limit=0) is False  # malloc trims by itself then
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="only glibc's malloc is tuned")
@@ -46,3 +49,20 @@ def test_freed_blocks_are_reused_without_page_faults(
     # threshold), so most batches fault their 18,432 pages in again (about 67,000 faults for five, measured);
     # with it, at most one batch of the five (where the heap is laid out anew) faults.
     assert _faults_of_repeated_batches() <= 18_432 + 100
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="only glibc's malloc is tuned")
+def test_kept_memory_is_released_past_the_growth_limit(fresh_state: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(allocator.KEEP_FREED_MEMORY_ENV, raising=False)
+    assert allocator.keep_freed_memory() is True
+    ctypes.CDLL(None).malloc_trim(0)  # what earlier tests left free would take the blocks below
+    assert allocator.release_excess_freed_memory() is False  # the first call only records the resident size
+    before = allocator._resident_bytes()
+    blocks = [torch.ones(2 * 2**20) for _ in range(48)]  # 8 MiB each: from the heap, under the mmap threshold
+    del blocks  # freed, but kept by malloc
+    grown = allocator._resident_bytes()
+    assert grown - before > 300 * 2**20
+    assert allocator.release_excess_freed_memory(limit=grown - before + 2**20) is False  # within the limit
+    assert allocator.release_excess_freed_memory(limit=100 * 2**20) is True
+    assert allocator._resident_bytes() < grown - 300 * 2**20
+    assert allocator.release_excess_freed_memory(limit=100 * 2**20) is False  # measured from the release
