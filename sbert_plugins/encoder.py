@@ -106,8 +106,8 @@ class SentenceEncoder(nn.Sequential):
               logged at INFO level.
             - ``"bf16"``: weights converted to bfloat16 (faster than autocast when measured); per-row cosine
               to fp32 above 0.999. On CPU with the same fused kernels as fp32.
-            - ``"fp16"``: weights converted to float16, for GPUs. On CPU it runs, but slowly on long
-              texts (0.6x fp32 on SciFact abstracts on a Sapphire Rapids CPU): use ``"bf16"`` there.
+            - ``"fp16"``: weights converted to float16, for GPUs. On CPU it runs, no faster than fp32 (the
+              README's benchmark figures): use ``"bf16"`` there.
             - ``"int8"``: CPU only, through ONNX Runtime (``pip install "sbert-plugins[onnx]"``): the
               transformer is exported once, fused and quantized to int8 (dynamic, per channel; the
               feed-forward down-projections stay float32 for accuracy) and cached on disk, keyed by the
