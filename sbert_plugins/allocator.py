@@ -40,7 +40,7 @@ RETAINED_GROWTH_LIMIT = 512 * 2**20
 
 _lock = threading.Lock()
 _state: dict[str, bool] = {}
-_resident_after_release: list[int] = []  # the resident size right after the last release (or first check)
+_resident_after_release: int | None = None  # the resident size right after the last release (or first check)
 
 
 def keep_freed_memory() -> bool:
@@ -90,17 +90,18 @@ def release_excess_freed_memory(limit: int = RETAINED_GROWTH_LIMIT) -> bool:
     """
     if not _state.get("applied"):
         return False
+    global _resident_after_release
     resident = _resident_bytes()
     with _lock:
-        if not _resident_after_release:
-            _resident_after_release.append(resident)
+        if _resident_after_release is None:
+            _resident_after_release = resident
             return False
-        if resident - _resident_after_release[0] <= limit:
+        if resident - _resident_after_release <= limit:
             return False
         ctypes.CDLL(None).malloc_trim(0)
-        _resident_after_release[0] = _resident_bytes()
+        _resident_after_release = _resident_bytes()
     logger.debug(
-        "released freed memory: %d MiB resident before, %d MiB after", resident >> 20, _resident_after_release[0] >> 20
+        "released freed memory: %d MiB resident before, %d MiB after", resident >> 20, _resident_after_release >> 20
     )
     return True
 

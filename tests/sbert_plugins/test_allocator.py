@@ -15,7 +15,7 @@ from sbert_plugins import allocator
 @pytest.fixture()
 def fresh_state(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(allocator, "_state", {})
-    monkeypatch.setattr(allocator, "_resident_after_release", [])
+    monkeypatch.setattr(allocator, "_resident_after_release", None)
 
 
 def _faults_of_repeated_batches(batches: int = 5, floats: int = 6 * 2**20) -> int:
